@@ -1,0 +1,59 @@
+package builder
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/docker/docker/api/types/build"
+
+	"github.com/slipwayci/slipway/job"
+)
+
+// build sends the context to the daemon's classic builder and tags the result
+// with every reference of the job. The classic builder needs no BuildKit
+// session and runs on every daemon Slipway supports (API 1.41 and up).
+func (w *Worker) build(ctx context.Context, spec job.Spec, bc *buildContext, log *logSink) (string, error) {
+	args := make(map[string]*string, len(spec.Build.Args))
+	for k, v := range spec.Build.Args {
+		args[k] = &v
+	}
+	log.Printf("==> building %s (dockerfile %s, context %s)", strings.Join(spec.References(), ", "), spec.Build.Dockerfile, spec.Build.Context)
+	resp, err := w.docker.ImageBuild(ctx, bc.tar, build.ImageBuildOptions{
+		Tags:        spec.References(),
+		Dockerfile:  bc.dockerfile,
+		BuildArgs:   args,
+		Labels:      spec.Build.Labels,
+		Target:      spec.Build.Target,
+		NoCache:     spec.Build.NoCache,
+		Remove:      true,
+		ForceRemove: true,
+		Version:     build.BuilderV1,
+	})
+	if err != nil {
+		return "", &job.Failure{Code: job.CodeBuild, Message: "start build", Err: err}
+	}
+	defer resp.Body.Close()
+
+	// The last "Step N/M : …" line names the step that broke, if one does.
+	var imageID, lastStep string
+	err = readStream(resp.Body, func(line string) {
+		log.Line(line)
+		if strings.HasPrefix(line, "Step ") {
+			lastStep = strings.TrimSpace(line)
+		}
+	}, func(aux json.RawMessage) {
+		var a struct{ ID string }
+		if json.Unmarshal(aux, &a) == nil && a.ID != "" {
+			imageID = a.ID
+		}
+	})
+	if err != nil {
+		msg := "build failed"
+		if lastStep != "" {
+			msg = "build failed at " + lastStep
+		}
+		return "", &job.Failure{Code: job.CodeBuild, Message: msg, Permanent: ctx.Err() == nil, Err: err}
+	}
+	return imageID, nil
+}

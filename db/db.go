@@ -1,0 +1,99 @@
+// Package db is Slipway's Postgres adapter: the job store, the queue and the
+// schema migrations, over pgx/v5.
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/slipwayci/slipway/job"
+	"github.com/slipwayci/slipway/migrations"
+)
+
+// DB is a pool of connections to Slipway's database.
+type DB struct {
+	pool *pgxpool.Pool
+	log  *slog.Logger
+}
+
+// Open connects to the database at url and checks that it answers.
+func Open(ctx context.Context, url string, log *slog.Logger) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// The parse error can quote the URL, password included.
+		return nil, errors.New("parse database URL: invalid connection string")
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	return &DB{pool: pool, log: log}, nil
+}
+
+// Close releases every connection.
+func (d *DB) Close() { d.pool.Close() }
+
+// Ping checks that the database answers.
+func (d *DB) Ping(ctx context.Context) error { return d.pool.Ping(ctx) }
+
+func (d *DB) migrator() (*goose.Provider, error) {
+	// A session lock lets several processes start at once against one database.
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return nil, err
+	}
+	return goose.NewProvider(goose.DialectPostgres, stdlib.OpenDBFromPool(d.pool), migrations.FS,
+		goose.WithSessionLocker(locker))
+}
+
+// Migrate applies every pending migration and returns how many ran.
+func (d *DB) Migrate(ctx context.Context) (int, error) {
+	p, err := d.migrator()
+	if err != nil {
+		return 0, fmt.Errorf("migrate: %w", err)
+	}
+	defer p.Close()
+	results, err := p.Up(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("migrate: %w", err)
+	}
+	for _, r := range results {
+		d.log.InfoContext(ctx, "applied migration", "version", r.Source.Version, "duration", r.Duration)
+	}
+	return len(results), nil
+}
+
+// MigrationsPending reports whether the schema lags behind this binary.
+func (d *DB) MigrationsPending(ctx context.Context) (bool, error) {
+	p, err := d.migrator()
+	if err != nil {
+		return false, fmt.Errorf("check migrations: %w", err)
+	}
+	defer p.Close()
+	return p.HasPending(ctx)
+}
+
+// translate maps driver errors onto the domain's.
+func translate(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return job.ErrNotFound
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return fmt.Errorf("%w: %s", job.ErrConflict, pgErr.ConstraintName)
+	}
+	return err
+}

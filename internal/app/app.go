@@ -1,0 +1,116 @@
+// Package app is the slipway command: it reads configuration, wires the
+// adapters (db, builder, server) together and runs the subcommands.
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+)
+
+// Build identifies the running binary.
+type Build struct {
+	Version string
+	Commit  string
+}
+
+// exitError carries a process exit code other than 1.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// ExitCode returns the process exit code for the error Run returned.
+func ExitCode(err error) int {
+	var e *exitError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &e):
+		return e.code
+	}
+	return 1
+}
+
+const usage = `Usage: slipway <command> [flags]
+
+Commands:
+  serve     run the API and build workers
+  migrate   apply database migrations and exit
+  dev       run a local instance with Postgres and a registry in Docker
+  version   print the version
+
+Run "slipway <command> --help" for a command's settings.
+`
+
+// Run runs the slipway command line given in args (args[0] is the program).
+func Run(ctx context.Context, b Build, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) < 2 {
+		fmt.Fprint(stderr, usage)
+		return &exitError{code: 2, err: errors.New("no command given")}
+	}
+	cmd, rest := args[1], args[2:]
+	switch cmd {
+	case "serve":
+		return serve(ctx, b, rest, getenv, stdout, stderr)
+	case "migrate":
+		return migrate(ctx, rest, getenv, stderr)
+	case "dev":
+		return dev(ctx, b, rest, getenv, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, versionString(b))
+		return nil
+	case "help", "--help", "-h", "-help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return &exitError{code: 2, err: fmt.Errorf("unknown command %q", cmd)}
+}
+
+func versionString(b Build) string {
+	s := "slipway " + b.Version
+	if b.Commit != "" {
+		s += " (commit " + b.Commit + ")"
+	}
+	return s
+}
+
+// newLogger returns the process logger: JSON unless told otherwise or
+// writing to a terminal, where text reads better.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "", "auto":
+		if isTerminal(w) {
+			return slog.New(slog.NewTextHandler(w, opts)), nil
+		}
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: want json, text or auto", format)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

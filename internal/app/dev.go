@@ -1,0 +1,128 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/slipwayci/slipway/internal/testenv"
+)
+
+// dev runs a complete local instance: Postgres and a registry in Docker
+// (unless given), a demo git repository, and the API with workers, then
+// prints a request that builds and pushes the demo image.
+func dev(ctx context.Context, b Build, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var (
+		cfg                   serveConfig
+		pgImage, regImage     string
+		registryAddr, demoDir string
+	)
+	s := newSettings("dev", getenv, stderr)
+	cfg.register(s, getenv, "127.0.0.1:8080")
+	s.String(&pgImage, "postgres-image", "SLIPWAY_DEV_POSTGRES_IMAGE", testenv.DefaultPostgresImage, "Postgres image started when no database URL is given")
+	s.String(&regImage, "registry-image", "SLIPWAY_DEV_REGISTRY_IMAGE", testenv.DefaultRegistryImage, "registry image started when no registry is given")
+	s.String(&registryAddr, "registry", "SLIPWAY_DEV_REGISTRY", "", "host:port of a registry to push the demo image to (default: start one)")
+	s.String(&demoDir, "demo-dir", "SLIPWAY_DEV_DEMO_DIR", "", "where to create the demo git repository (default: a temp directory)")
+	if err := s.Parse(args); err != nil {
+		return err
+	}
+	// The demo repository is local, so dev fetches over file:// as well.
+	if !slices.Contains(cfg.GitProtocols, "file") {
+		cfg.GitProtocols = append(cfg.GitProtocols, "file")
+	}
+
+	if cfg.DatabaseURL == "" {
+		fmt.Fprintf(stdout, "Starting Postgres (%s)…\n", pgImage)
+		pg, err := testenv.StartPostgres(ctx, pgImage, "slipway", "slipway", testenv.RandomHex(12))
+		if err != nil {
+			return err
+		}
+		defer pg.Stop()
+		cfg.DatabaseURL = pg.Addr
+	}
+	if registryAddr == "" {
+		fmt.Fprintf(stdout, "Starting a registry (%s)…\n", regImage)
+		reg, err := testenv.StartRegistry(ctx, regImage)
+		if err != nil {
+			return err
+		}
+		defer reg.Stop()
+		registryAddr = reg.Addr
+	}
+	if demoDir == "" {
+		dir, err := os.MkdirTemp("", "slipway-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		demoDir = dir
+	}
+	commit, err := makeDemoRepo(ctx, cfg.GitPath, demoDir)
+	if err != nil {
+		return fmt.Errorf("demo repository: %w", err)
+	}
+
+	return runService(ctx, b, cfg, stdout, stderr, func(addr string) {
+		fmt.Fprintf(stdout, `
+Slipway is running at http://%[1]s (registry %[2]s).
+Build and push the demo image:
+
+  curl -sS -X POST http://%[1]s/api/v1/jobs \
+    -H 'Content-Type: application/json' \
+    -d '{"source": {"repository": "file://%[3]s", "commit": "%[4]s"},
+         "image": {"name": "%[2]s/demo/hello", "tags": ["latest"]}}'
+
+Then follow it with the job id from the answer:
+
+  curl -sS http://%[1]s/api/v1/jobs/<id>
+  curl -sS http://%[1]s/api/v1/jobs/<id>/logs
+
+`, addr, registryAddr, demoDir, commit)
+	})
+}
+
+// makeDemoRepo creates a git repository whose image needs no base image, so
+// the demo works on a machine that cannot pull.
+func makeDemoRepo(ctx context.Context, gitPath, dir string) (string, error) {
+	files := map[string]string{
+		"Dockerfile":    "FROM scratch\nCOPY hello.txt /hello.txt\nLABEL org.opencontainers.image.title=slipway-demo\n",
+		"hello.txt":     "Hello from Slipway.\n",
+		".dockerignore": "notes.md\n",
+		"notes.md":      "This file stays out of the image: .dockerignore lists it.\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			return "", err
+		}
+	}
+	git := func(args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, gitPath, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Slipway", "GIT_AUTHOR_EMAIL=dev@slipway.invalid",
+			"GIT_COMMITTER_NAME=Slipway", "GIT_COMMITTER_EMAIL=dev@slipway.invalid", "GIT_CONFIG_NOSYSTEM=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("git %s: %s", args[0], strings.TrimSpace(string(out)))
+		}
+		return strings.TrimSpace(string(out)), nil
+	}
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-q", "-m", "demo"}} {
+		if _, err := git(args...); err != nil {
+			return "", err
+		}
+	}
+	sha, err := git("rev-parse", "HEAD")
+	if err != nil {
+		return "", err
+	}
+	if len(sha) != 40 {
+		return "", errors.New("unexpected commit id " + sha)
+	}
+	return sha, nil
+}

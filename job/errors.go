@@ -1,0 +1,74 @@
+package job
+
+import (
+	"errors"
+	"sort"
+	"strings"
+)
+
+// Domain errors. Adapters translate their own errors into these, and the HTTP
+// layer maps them to statuses in one table.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+)
+
+// FieldError says what is wrong with one field of a request.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// ValidationError lists every problem found in a request, so a caller can fix
+// them all at once.
+type ValidationError struct {
+	Fields []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		parts[i] = f.Field + ": " + f.Message
+	}
+	return "invalid request: " + strings.Join(parts, "; ")
+}
+
+func (e *ValidationError) add(field, msg string) {
+	e.Fields = append(e.Fields, FieldError{Field: field, Message: msg})
+}
+
+// err returns e when it holds any problem, sorted by field for stable output.
+func (e *ValidationError) err() error {
+	if len(e.Fields) == 0 {
+		return nil
+	}
+	sort.SliceStable(e.Fields, func(i, j int) bool { return e.Fields[i].Field < e.Fields[j].Field })
+	return e
+}
+
+// Failure codes recorded on failed jobs.
+const (
+	CodeFetch    = "fetch_failed"
+	CodeContext  = "context_invalid"
+	CodeBuild    = "build_failed"
+	CodePush     = "push_failed"
+	CodeInternal = "internal"
+)
+
+// Failure is a build failure with a code users can act on. Permanent failures
+// are not retried.
+type Failure struct {
+	Code      string
+	Message   string
+	Permanent bool
+	Err       error
+}
+
+func (f *Failure) Error() string {
+	if f.Err != nil {
+		return f.Message + ": " + f.Err.Error()
+	}
+	return f.Message
+}
+
+func (f *Failure) Unwrap() error { return f.Err }

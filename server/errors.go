@@ -1,0 +1,84 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/slipwayci/slipway/job"
+)
+
+// Problem is an RFC 9457 problem details document.
+type Problem struct {
+	Type     string           `json:"type"`
+	Title    string           `json:"title"`
+	Status   int              `json:"status"`
+	Detail   string           `json:"detail,omitempty"`
+	Instance string           `json:"instance,omitempty"`
+	Errors   []job.FieldError `json:"errors,omitempty"`
+}
+
+const problemJSON = "application/problem+json"
+
+// requestError is a client mistake found while reading a request, with the
+// status it deserves.
+type requestError struct {
+	status int
+	detail string
+}
+
+func (e *requestError) Error() string { return e.detail }
+
+func badRequest(detail string) error { return &requestError{status: http.StatusBadRequest, detail: detail} }
+
+// problemFor maps an error onto the problem users see. This is the one place
+// where domain errors meet HTTP statuses.
+func problemFor(err error) Problem {
+	var (
+		verr *job.ValidationError
+		rerr *requestError
+		herr *echo.HTTPError
+	)
+	switch {
+	case errors.As(err, &verr):
+		return Problem{Status: http.StatusUnprocessableEntity, Detail: "The request is not valid; see errors.", Errors: verr.Fields}
+	case errors.As(err, &rerr):
+		return Problem{Status: rerr.status, Detail: rerr.detail}
+	case errors.Is(err, job.ErrNotFound):
+		return Problem{Status: http.StatusNotFound, Detail: "No such resource."}
+	case errors.Is(err, job.ErrConflict):
+		return Problem{Status: http.StatusConflict, Detail: "The request conflicts with the resource's current state."}
+	case errors.As(err, &herr):
+		p := Problem{Status: herr.Code}
+		if msg, ok := herr.Message.(string); ok && herr.Code < 500 {
+			p.Detail = msg
+		}
+		return p
+	}
+	return Problem{Status: http.StatusInternalServerError, Detail: "Internal error."}
+}
+
+// handleError writes every error as problem+json and logs only server faults:
+// a client's mistake is the client's to read, not the operator's.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	p := problemFor(err)
+	p.Type = "about:blank"
+	p.Title = http.StatusText(p.Status)
+	p.Instance = c.Request().URL.Path
+	if p.Status >= 500 {
+		s.log.ErrorContext(c.Request().Context(), "request failed", "method", c.Request().Method,
+			"route", c.Path(), "status", p.Status, "err", err)
+	}
+	body, _ := json.Marshal(p)
+	c.Response().Header().Set(echo.HeaderContentType, problemJSON)
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(p.Status)
+		return
+	}
+	_ = c.Blob(p.Status, problemJSON, body)
+}

@@ -1,0 +1,71 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/slipwayci/slipway/job"
+)
+
+// jobRequest is the native build request as it arrives on the wire.
+type jobRequest struct {
+	Source  job.Source  `json:"source"`
+	Build   job.Build   `json:"build"`
+	Image   job.Image   `json:"image"`
+	Push    *bool       `json:"push"`
+	Trigger job.Trigger `json:"trigger"`
+}
+
+// spec turns the request into a validated Spec; push defaults to true.
+func (r *jobRequest) spec(p job.Policy) (job.Spec, error) {
+	s := job.Spec{Source: r.Source, Build: r.Build, Image: r.Image, Push: r.Push == nil || *r.Push, Trigger: r.Trigger}
+	if err := s.Normalize(p); err != nil {
+		return job.Spec{}, err
+	}
+	return s, nil
+}
+
+func (s *Server) createJob(c echo.Context) error {
+	var req jobRequest
+	if err := decodeJSON(c, s.cfg.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	spec, err := req.spec(s.cfg.Policy)
+	if err != nil {
+		return err
+	}
+	j, err := s.jobs.CreateJob(c.Request().Context(), spec)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/jobs/"+j.ID)
+	return c.JSON(http.StatusAccepted, j)
+}
+
+func (s *Server) getJob(c echo.Context) error {
+	j, err := s.jobs.Job(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, j)
+}
+
+func (s *Server) getJobLogs(c echo.Context) error {
+	q, err := query(c)
+	if err != nil {
+		return err
+	}
+	since := 0
+	if v := q.Get("since"); v != "" {
+		if since, err = strconv.Atoi(v); err != nil || since < 0 {
+			return badRequest("since must be a non-negative line number.")
+		}
+	}
+	text, err := s.jobs.Log(c.Request().Context(), c.Param("id"), since)
+	if err != nil {
+		return err
+	}
+	return c.String(http.StatusOK, text)
+}
