@@ -143,4 +143,3 @@ func randomDockerfileName() (string, error) {
 	}
 	return ".dockerfile." + hex.EncodeToString(b[:]), nil
 }
-

@@ -31,7 +31,9 @@ type requestError struct {
 
 func (e *requestError) Error() string { return e.detail }
 
-func badRequest(detail string) error { return &requestError{status: http.StatusBadRequest, detail: detail} }
+func badRequest(detail string) error {
+	return &requestError{status: http.StatusBadRequest, detail: detail}
+}
 
 // problemFor maps an error onto the problem users see. This is the one place
 // where domain errors meet HTTP statuses.

@@ -90,7 +90,6 @@ func (s *settings) List(p *[]string, flagName, env, def, help string) {
 	})
 }
 
-
 func splitList(v string) []string {
 	var out []string
 	for _, p := range strings.Split(v, ",") {

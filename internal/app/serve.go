@@ -202,4 +202,3 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	log.InfoContext(ctx, "migrations applied", "count", n)
 	return nil
 }
-
