@@ -31,6 +31,12 @@ func readStream(r io.Reader, onLine func(string), onAux func(json.RawMessage)) e
 		partial.Reset()
 		partial.WriteString(s)
 	}
+	// finish ends an unterminated last line.
+	finish := func() {
+		if partial.Len() > 0 {
+			flush("\n")
+		}
+	}
 	for {
 		var m jsonmessage.JSONMessage
 		if err := dec.Decode(&m); err != nil {
@@ -41,10 +47,10 @@ func readStream(r io.Reader, onLine func(string), onAux func(json.RawMessage)) e
 		}
 		switch {
 		case m.Error != nil:
-			flush("\n")
+			finish()
 			return errors.New(strings.TrimSpace(m.Error.Message))
 		case m.ErrorMessage != "":
-			flush("\n")
+			finish()
 			return errors.New(strings.TrimSpace(m.ErrorMessage))
 		case m.Aux != nil:
 			if onAux != nil {
@@ -62,8 +68,6 @@ func readStream(r io.Reader, onLine func(string), onAux func(json.RawMessage)) e
 			}
 		}
 	}
-	if partial.Len() > 0 {
-		flush("\n")
-	}
+	finish()
 	return nil
 }

@@ -1,0 +1,132 @@
+package builder
+
+import (
+	"archive/tar"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/slipwayci/slipway/job"
+)
+
+func writeTree(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// tarEntries lists the regular files in a build context and reads one.
+func tarEntries(t *testing.T, bc *buildContext, read string) ([]string, string) {
+	t.Helper()
+	defer bc.tar.Close()
+	var names []string
+	var content string
+	tr := tar.NewReader(bc.tar)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			names = append(names, h.Name)
+		}
+		if h.Name == read {
+			b, _ := io.ReadAll(tr)
+			content = string(b)
+		}
+	}
+	slices.Sort(names)
+	return names, content
+}
+
+func TestMakeContextHonoursDockerignore(t *testing.T) {
+	root := writeTree(t, map[string]string{
+		"Dockerfile":      "FROM scratch\n",
+		".dockerignore":   "secret.txt\nlogs/\n*.tmp\nDockerfile\n.dockerignore\n",
+		"app.txt":         "x",
+		"secret.txt":      "x",
+		"logs/a.log":      "x",
+		"scratch.tmp":     "x",
+		"src/keep/me.txt": "x",
+	})
+	bc, err := makeContext(root, job.Build{Context: ".", Dockerfile: "Dockerfile"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bc.dockerfile != "Dockerfile" {
+		t.Errorf("dockerfile = %q", bc.dockerfile)
+	}
+	got, _ := tarEntries(t, bc, "")
+	// The Dockerfile and .dockerignore stay even though .dockerignore lists them.
+	want := []string{".dockerignore", "Dockerfile", "app.txt", "src/keep/me.txt"}
+	if !slices.Equal(got, want) {
+		t.Errorf("context files = %v, want %v", got, want)
+	}
+}
+
+func TestMakeContextDockerfileOutsideContext(t *testing.T) {
+	root := writeTree(t, map[string]string{
+		"docker/app.Dockerfile": "FROM scratch\nCOPY a.txt /\n",
+		"app/a.txt":             "a",
+	})
+	bc, err := makeContext(root, job.Build{Context: "app", Dockerfile: "docker/app.Dockerfile"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, content := tarEntries(t, bc, bc.dockerfile)
+	if !slices.Contains(names, bc.dockerfile) || content != "FROM scratch\nCOPY a.txt /\n" {
+		t.Errorf("context %v lacks the Dockerfile as %q (content %q)", names, bc.dockerfile, content)
+	}
+}
+
+func TestMakeContextRefusesEscapes(t *testing.T) {
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		build job.Build
+		link  [2]string // symlink name → target
+	}{
+		{"ContextSymlinkOut", job.Build{Context: "ctx", Dockerfile: "Dockerfile"}, [2]string{"ctx", outside}},
+		{"DockerfileSymlinkOut", job.Build{Context: ".", Dockerfile: "Dockerfile"}, [2]string{"Dockerfile", filepath.Join(outside, "Dockerfile")}},
+		{"DockerfileRelativeLinkOut", job.Build{Context: ".", Dockerfile: "Dockerfile"}, [2]string{"Dockerfile", "../../../../../../../../etc/passwd"}},
+		{"MissingContext", job.Build{Context: "nope", Dockerfile: "nope/Dockerfile"}, [2]string{}},
+		{"MissingDockerfile", job.Build{Context: ".", Dockerfile: "Nope"}, [2]string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := writeTree(t, map[string]string{"x.txt": "x"})
+			if tt.link[0] != "" {
+				if err := os.Symlink(tt.link[1], filepath.Join(root, tt.link[0])); err != nil {
+					t.Fatal(err)
+				}
+			}
+			bc, err := makeContext(root, tt.build)
+			if err == nil {
+				bc.tar.Close()
+				t.Fatal("makeContext succeeded, want a refusal")
+			}
+			var f *job.Failure
+			if !errors.As(err, &f) || f.Code != job.CodeContext || !f.Permanent {
+				t.Errorf("error = %v, want a permanent %s failure", err, job.CodeContext)
+			}
+		})
+	}
+}

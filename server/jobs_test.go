@@ -1,0 +1,151 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slipwayci/slipway/job"
+)
+
+// fakeStore is an in-memory JobStore for handler unit tests.
+type fakeStore struct {
+	created []job.Spec
+}
+
+func (f *fakeStore) CreateJob(_ context.Context, spec job.Spec) (*job.Job, error) {
+	f.created = append(f.created, spec)
+	return &job.Job{ID: "01a21fd2-5ce6-72d7-a947-991c1668d84b", State: job.StateQueued, CreatedAt: time.Unix(0, 0).UTC(), Spec: spec}, nil
+}
+
+func (f *fakeStore) Job(_ context.Context, id string) (*job.Job, error) { return nil, job.ErrNotFound }
+
+func (f *fakeStore) Log(_ context.Context, id string, since int) (string, error) {
+	return "", job.ErrNotFound
+}
+
+func newTestServer(t *testing.T) (*Server, *fakeStore) {
+	t.Helper()
+	store := &fakeStore{}
+	cfg := Config{Policy: job.Policy{GitSchemes: []string{"https"}}, MaxBodyBytes: 64 << 10}
+	return New(cfg, store, slog.New(slog.NewTextHandler(io.Discard, nil))), store
+}
+
+func do(t *testing.T, h http.Handler, method, target, contentType, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(method, target, strings.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func readFixture(t testing.TB, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestCreateJobAccepts(t *testing.T) {
+	for _, name := range []string{"native/full.json", "native/minimal.json"} {
+		t.Run(name, func(t *testing.T) {
+			s, store := newTestServer(t)
+			rec := do(t, s, http.MethodPost, "/api/v1/jobs", "application/json; charset=utf-8", readFixture(t, name))
+			if rec.Code != http.StatusAccepted {
+				t.Fatalf("status = %d: %s", rec.Code, rec.Body)
+			}
+			if got := rec.Header().Get("Location"); got != "/api/v1/jobs/01a21fd2-5ce6-72d7-a947-991c1668d84b" {
+				t.Errorf("Location = %q", got)
+			}
+			if len(store.created) != 1 || !store.created[0].Push {
+				t.Errorf("created %+v, want one job with push defaulting to true", store.created)
+			}
+		})
+	}
+}
+
+// TestBadRequests: every bad request gets a 4xx problem+json whose status
+// member matches, and nothing is stored.
+func TestBadRequests(t *testing.T) {
+	valid := readFixture(t, "native/minimal.json")
+	tests := []struct {
+		name        string
+		method      string
+		target      string
+		contentType string
+		body        string
+		status      int
+	}{
+		{"MalformedJSON", "POST", "/api/v1/jobs", "application/json", `{"source": `, 400},
+		{"TrailingGarbage", "POST", "/api/v1/jobs", "application/json", valid + `{}`, 400},
+		{"Null", "POST", "/api/v1/jobs", "application/json", `null`, 400},
+		{"Array", "POST", "/api/v1/jobs", "application/json", `[]`, 400},
+		{"Empty", "POST", "/api/v1/jobs", "application/json", ``, 400},
+		{"WrongType", "POST", "/api/v1/jobs", "application/json", `{"source": {"repository": 5}}`, 400},
+		{"UnknownField", "POST", "/api/v1/jobs", "application/json", `{"sauce": {}}`, 400},
+		{"InvalidUTF8", "POST", "/api/v1/jobs", "application/json", "{\"image\": {\"name\": \"\xff\"}}", 400},
+		{"NoContentType", "POST", "/api/v1/jobs", "", valid, 415},
+		{"FormContentType", "POST", "/api/v1/jobs", "application/x-www-form-urlencoded", valid, 415},
+		{"TooLarge", "POST", "/api/v1/jobs", "application/json", `{"x": "` + strings.Repeat("a", 70<<10) + `"}`, 413},
+		{"DeepNesting", "POST", "/api/v1/jobs", "application/json", strings.Repeat(`{"a":`, 10001) + "1" + strings.Repeat("}", 10001), 400},
+		{"Invalid", "POST", "/api/v1/jobs", "application/json", `{"source": {"repository": "ext::sh", "commit": "x"}, "image": {"name": "A"}}`, 422},
+		{"UnknownRoute", "GET", "/api/v1/nope", "", "", 404},
+		{"WrongMethod", "DELETE", "/api/v1/jobs", "", "", 405},
+		{"UnknownJob", "GET", "/api/v1/jobs/01a21fd2-5ce6-72d7-a947-991c1668d84b", "", "", 404},
+		{"BadLogSince", "GET", "/api/v1/jobs/x/logs?since=-1", "", "", 400},
+		{"MalformedQuery", "GET", "/api/v1/jobs/x/logs?%%%garbage", "", "", 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, store := newTestServer(t)
+			rec := do(t, s, tt.method, tt.target, tt.contentType, tt.body)
+			if rec.Code != tt.status {
+				t.Errorf("status = %d, want %d: %s", rec.Code, tt.status, rec.Body)
+			}
+			if ct := rec.Header().Get("Content-Type"); ct != problemJSON {
+				t.Errorf("Content-Type = %q, want %s", ct, problemJSON)
+			}
+			var p Problem
+			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || p.Status != rec.Code || p.Title == "" {
+				t.Errorf("problem = %s (%v), want status %d and a title", rec.Body, err, rec.Code)
+			}
+			if len(store.created) != 0 {
+				t.Errorf("a bad request stored %d jobs", len(store.created))
+			}
+		})
+	}
+}
+
+// FuzzCreateJob: no input makes the intake answer 5xx or store an invalid job.
+func FuzzCreateJob(f *testing.F) {
+	for _, name := range []string{"native/full.json", "native/minimal.json"} {
+		f.Add(readFixture(f, name))
+	}
+	f.Add(`{"source": {"repository": "--upload-pack=x", "commit": "` + strings.Repeat("a", 40) + `"}, "image": {"name": "x"}}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		s, store := newTestServer(t)
+		rec := do(t, s, http.MethodPost, "/api/v1/jobs", "application/json", body)
+		if rec.Code >= 500 {
+			t.Fatalf("status %d for %q", rec.Code, body)
+		}
+		for _, spec := range store.created {
+			check := spec
+			if err := check.Normalize(job.Policy{GitSchemes: []string{"https"}}); err != nil {
+				t.Fatalf("stored a spec that does not validate: %v", err)
+			}
+		}
+	})
+}
