@@ -45,6 +45,7 @@ func buildRequest(repo, commit, base, image string, extra map[string]any) map[st
 // to another worker once the lease expires; the job succeeds on the second
 // attempt with one image in the registry.
 func TestQueueKillWorker(t *testing.T) {
+	t.Parallel()
 	testenv.Docker(t)
 	registry := testenv.Registry(t)
 	base := testenv.BaseImage(t)
@@ -54,12 +55,12 @@ func TestQueueKillWorker(t *testing.T) {
 		p := c.worker(name, map[string]string{"SLIPWAY_WORKERS": "1"})
 		workers[p.cmd.Process.Pid] = p
 	}
-	repo, commit, _ := slowRepo(t, 4)
+	repo, commit, _ := slowRepo(t, 3)
 	name := "queue/kill-" + testenv.RandomHex(4)
 	j := c.submit(buildRequest(repo, commit, base, registry+"/"+name, nil))
 
 	c.waitFor(j.ID, time.Minute, "the build step", func(queueJob) bool {
-		return strings.Contains(getText(t, c.api+"/api/v1/jobs/"+j.ID+"/logs"), "sleep 4")
+		return strings.Contains(getText(t, c.api+"/api/v1/jobs/"+j.ID+"/logs"), "sleep 3")
 	})
 	owner := c.dbOwner(j.ID)
 	victim := workers[ownerPID(t, owner)]
@@ -92,6 +93,7 @@ func TestQueueKillWorker(t *testing.T) {
 // TestQueueTwoWorkersFiftyJobs: two worker processes share fifty jobs and
 // build each exactly once.
 func TestQueueTwoWorkersFiftyJobs(t *testing.T) {
+	t.Parallel()
 	testenv.Docker(t)
 	c := newCluster(t, nil)
 	a := c.worker("worker-a", map[string]string{"SLIPWAY_WORKERS": "3"})
@@ -134,6 +136,7 @@ func TestQueueTwoWorkersFiftyJobs(t *testing.T) {
 // TestQueueCancel cancels a queued job and a running one, refuses to cancel a
 // finished one, and retries a canceled job.
 func TestQueueCancel(t *testing.T) {
+	t.Parallel()
 	docker := testenv.Docker(t)
 	base := testenv.BaseImage(t)
 	c := newCluster(t, nil)
@@ -247,14 +250,15 @@ func containersRunning(t *testing.T, docker interface {
 // TestQueueSIGTERM: a worker told to stop lets its build run for the grace
 // period, then hands the job back; another worker finishes it.
 func TestQueueSIGTERM(t *testing.T) {
+	t.Parallel()
 	testenv.Docker(t)
 	base := testenv.BaseImage(t)
 	c := newCluster(t, nil)
 	first := c.worker("worker-a", map[string]string{"SLIPWAY_WORKERS": "1", "SLIPWAY_SHUTDOWN_GRACE": "1s"})
-	repo, commit, _ := slowRepo(t, 5)
+	repo, commit, _ := slowRepo(t, 3)
 	j := c.submit(buildRequest(repo, commit, base, "queue/sigterm", map[string]any{"push": false}))
 	c.waitFor(j.ID, time.Minute, "the build step", func(queueJob) bool {
-		return strings.Contains(getText(t, c.api+"/api/v1/jobs/"+j.ID+"/logs"), "sleep 5")
+		return strings.Contains(getText(t, c.api+"/api/v1/jobs/"+j.ID+"/logs"), "sleep 3")
 	})
 	first.stop(t, syscall.SIGTERM)
 	if first.err != nil {
@@ -273,6 +277,7 @@ func TestQueueSIGTERM(t *testing.T) {
 // TestQueueRetries: transient push failures are retried with backoff; a
 // failing RUN is not.
 func TestQueueRetries(t *testing.T) {
+	t.Parallel()
 	testenv.Docker(t)
 	registry := testenv.Registry(t)
 	base := testenv.BaseImage(t)
@@ -322,6 +327,7 @@ func TestQueueRetries(t *testing.T) {
 // TestQueueDockerDown: while the worker's Docker daemon is gone the worker
 // claims nothing, and the waiting jobs all build once it is back.
 func TestQueueDockerDown(t *testing.T) {
+	t.Parallel()
 	testenv.Docker(t)
 	sock := newSocketProxy(t)
 	c := newCluster(t, nil)
