@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -20,8 +19,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/slipwayci/slipway/internal/testenv"
 )
@@ -150,6 +147,7 @@ func (p *proc) logLines(msg string) []map[string]any {
 type queueJob struct {
 	ID              string `json:"id"`
 	State           string `json:"state"`
+	Worker          string `json:"worker"`
 	Attempt         int    `json:"attempt"`
 	CancelRequested bool   `json:"cancel_requested"`
 	RetryOf         string `json:"retry_of"`
@@ -378,20 +376,4 @@ func registryTags(t *testing.T, registry, name string) []string {
 		t.Fatalf("tags of %s: %v: %s", name, err, bytes.TrimSpace(b))
 	}
 	return out.Tags
-}
-
-// dbOwner reads the owner of a running job, which the API does not show.
-func (c *cluster) dbOwner(id string) string {
-	c.t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, c.env["SLIPWAY_DATABASE_URL"])
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var owner string
-	if err := conn.QueryRow(ctx, "SELECT coalesce(owner, '') FROM jobs WHERE id = $1", id).Scan(&owner); err != nil {
-		c.t.Fatal(err)
-	}
-	return owner
 }

@@ -59,10 +59,9 @@ func TestQueueKillWorker(t *testing.T) {
 	name := "queue/kill-" + testenv.RandomHex(4)
 	j := c.submit(buildRequest(repo, commit, base, registry+"/"+name, nil))
 
-	c.waitFor(j.ID, time.Minute, "the build step", func(queueJob) bool {
+	owner := c.waitFor(j.ID, time.Minute, "the build step", func(queueJob) bool {
 		return strings.Contains(getText(t, c.api+"/api/v1/jobs/"+j.ID+"/logs"), "sleep 3")
-	})
-	owner := c.dbOwner(j.ID)
+	}).Worker
 	victim := workers[ownerPID(t, owner)]
 	if victim == nil {
 		t.Fatalf("job owner %s is none of the workers", owner)

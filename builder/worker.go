@@ -255,9 +255,6 @@ func (w *Worker) runJob(buildCtx context.Context, j *job.Job) {
 		delete(w.running, j.ID)
 		w.mu.Unlock()
 	}()
-	if j.CancelRequested {
-		cancelJob(errCanceled)
-	}
 
 	var hb sync.WaitGroup
 	hbCtx, stopHeartbeat := context.WithCancel(jobCtx)

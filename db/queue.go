@@ -107,8 +107,8 @@ func (d *DB) Fail(ctx context.Context, id, owner string, e job.Error, retryIn ti
 		UPDATE jobs SET state = cur.next_state,
 			run_after = CASE WHEN cur.next_state = 'queued' THEN now() + $6::interval ELSE run_after END,
 			finished_at = CASE WHEN cur.next_state = 'queued' THEN NULL ELSE now() END,
-			error_code = CASE WHEN cur.next_state = 'queued' THEN NULL ELSE $3 END,
-			error_message = CASE WHEN cur.next_state = 'queued' THEN NULL ELSE $4 END,
+			error_code = CASE cur.next_state WHEN 'queued' THEN NULL WHEN 'canceled' THEN 'canceled' ELSE $3 END,
+			error_message = CASE cur.next_state WHEN 'queued' THEN NULL WHEN 'canceled' THEN 'canceled on request' ELSE $4 END,
 			attempts = `+attemptEntry("'failed'", "$3", "$4")+`,
 			owner = NULL, lease_expires_at = NULL
 		FROM cur WHERE jobs.id = cur.id

@@ -110,5 +110,5 @@ type Job struct {
 	CancelRequested bool      `json:"cancel_requested,omitempty"`
 	RetryOf         *string   `json:"retry_of"`
 	RetriedBy       *string   `json:"retried_by"`
-	Owner           string    `json:"-"` // the worker holding the lease while running
+	Owner           string    `json:"worker,omitempty"` // the worker holding the lease while running
 }
