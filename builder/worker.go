@@ -36,7 +36,7 @@ type Queue interface {
 
 // Sweeper takes back expired leases and expires stale queued jobs.
 type Sweeper interface {
-	Sweep(ctx context.Context, queueTTL time.Duration) error
+	Sweep(ctx context.Context, queueTTL, logRetention time.Duration) error
 }
 
 // DockerAPI is the part of the Docker client a worker uses.
@@ -57,6 +57,7 @@ type Config struct {
 	RetryBackoff     time.Duration // delay before the first retry; doubled for each further one
 	MaxBackoff       time.Duration // longest delay between retries
 	QueueTTL         time.Duration // queued jobs nobody took within this fail (0: never)
+	LogRetention     time.Duration // logs of jobs finished longer ago are deleted (0: kept)
 	ShutdownGrace    time.Duration // how long running builds may go on after shutdown begins
 	DockerCheck      time.Duration // how often the daemon is pinged
 	GitPath          string        // the git executable
@@ -196,8 +197,8 @@ func (w *Worker) checkDocker(ctx context.Context) {
 	}
 }
 
-// sweep takes back expired leases (from any worker, this one's included) and
-// expires stale queued jobs, twice per lease.
+// sweep takes back expired leases (from any worker, this one's included),
+// expires stale queued jobs and prunes old logs, twice per lease.
 func (w *Worker) sweep(ctx context.Context) {
 	t := time.NewTicker(w.cfg.Lease / 2)
 	defer t.Stop()
@@ -207,7 +208,7 @@ func (w *Worker) sweep(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if err := w.sweeper.Sweep(ctx, w.cfg.QueueTTL); err != nil && ctx.Err() == nil {
+		if err := w.sweeper.Sweep(ctx, w.cfg.QueueTTL, w.cfg.LogRetention); err != nil && ctx.Err() == nil {
 			w.log.ErrorContext(ctx, "sweep queue", "err", err)
 		}
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 const jobColumns = `id, state, spec, attempt, created_at, started_at, finished_at, result, error_code, error_message,
-	max_attempts, attempts, cancel_requested, retry_of, retried_by, coalesce(owner, '')`
+	max_attempts, attempts, cancel_requested, retry_of, retried_by, coalesce(owner, ''), logs_pruned_at`
 
 func scanJob(row pgx.Row) (*job.Job, error) {
 	var (
@@ -26,7 +26,7 @@ func scanJob(row pgx.Row) (*job.Job, error) {
 		retryBy *uuid.UUID
 	)
 	if err := row.Scan(&id, &j.State, &spec, &j.Attempt, &j.CreatedAt, &j.StartedAt, &j.FinishedAt, &result, &errCode, &errMsg,
-		&j.MaxAttempts, &j.Attempts, &j.CancelRequested, &retryOf, &retryBy, &j.Owner); err != nil {
+		&j.MaxAttempts, &j.Attempts, &j.CancelRequested, &retryOf, &retryBy, &j.Owner, &j.LogsPrunedAt); err != nil {
 		return nil, translate(err)
 	}
 	j.ID = id.String()

@@ -404,7 +404,7 @@ func (d *DB) listen(ctx context.Context, onWork func(), onCancel func(id string)
 
 // Sweep takes back expired leases and, with a queue TTL, expires stale
 // queued jobs. Every worker process runs it now and then.
-func (d *DB) Sweep(ctx context.Context, queueTTL time.Duration) error {
+func (d *DB) Sweep(ctx context.Context, queueTTL, logRetention time.Duration) error {
 	back, err := d.reclaim(ctx)
 	if err != nil {
 		return err
@@ -415,12 +415,44 @@ func (d *DB) Sweep(ctx context.Context, queueTTL time.Duration) error {
 	if len(back) > 0 {
 		d.wake()
 	}
-	if queueTTL <= 0 {
-		return nil
+	if queueTTL > 0 {
+		n, err := d.expireQueued(ctx, queueTTL)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			d.log.WarnContext(ctx, "expired queued jobs past the queue TTL", "count", n, "ttl", queueTTL)
+		}
 	}
-	n, err := d.expireQueued(ctx, queueTTL)
-	if n > 0 {
-		d.log.WarnContext(ctx, "expired queued jobs past the queue TTL", "count", n, "ttl", queueTTL)
+	if logRetention > 0 {
+		n, err := d.pruneLogs(ctx, logRetention)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			d.log.InfoContext(ctx, "pruned build logs past the retention period", "jobs", n, "retention", logRetention)
+		}
 	}
-	return err
+	return nil
+}
+
+// pruneLogs deletes the logs of up to 1000 jobs that finished longer than
+// retention ago and marks the jobs, so the API says the log was pruned
+// instead of showing an empty one.
+func (d *DB) pruneLogs(ctx context.Context, retention time.Duration) (int, error) {
+	tag, err := d.pool.Exec(ctx, `
+		WITH old AS (
+			SELECT id FROM jobs
+			WHERE logs_pruned_at IS NULL AND finished_at IS NOT NULL AND finished_at < now() - $1::interval
+			ORDER BY finished_at
+			LIMIT 1000
+			FOR UPDATE SKIP LOCKED
+		), gone AS (
+			DELETE FROM job_logs USING old WHERE job_logs.job_id = old.id
+		)
+		UPDATE jobs SET logs_pruned_at = now() FROM old WHERE jobs.id = old.id`, retention)
+	if err != nil {
+		return 0, fmt.Errorf("prune logs: %w", translate(err))
+	}
+	return int(tag.RowsAffected()), nil
 }

@@ -97,7 +97,7 @@ func TestFailRetriesAndReclaim(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(50 * time.Millisecond)
-	if err := d.Sweep(ctx, 0); err != nil {
+	if err := d.Sweep(ctx, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = d.Job(ctx, k.ID)
@@ -126,7 +126,7 @@ func TestQueueTTLAndSupersede(t *testing.T) {
 	}
 
 	time.Sleep(20 * time.Millisecond)
-	if err := d.Sweep(ctx, 10*time.Millisecond); err != nil {
+	if err := d.Sweep(ctx, 10*time.Millisecond, 0); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []string{otherRef.ID, newer.ID} {
@@ -204,5 +204,36 @@ func TestQueueQueriesUseIndexes(t *testing.T) {
 		if !strings.Contains(plan.String(), tt.index) {
 			t.Errorf("%s does not use %s:\n%s", tt.name, tt.index, plan.String())
 		}
+	}
+}
+
+func TestLogRetention(t *testing.T) {
+	d := openTestDB(t)
+	ctx := context.Background()
+	old := mustCreate(t, d, testSpec("r/a", "", 0))
+	if err := d.AppendLog(ctx, old.ID, []string{"step 1", "step 2"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Claim(ctx, "w1", time.Minute, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Succeed(ctx, old.ID, "w1", job.Result{}); err != nil {
+		t.Fatal(err)
+	}
+	running := mustCreate(t, d, testSpec("r/b", "", 0))
+	if err := d.AppendLog(ctx, running.ID, []string{"still building"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if err := d.Sweep(ctx, 0, 10*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := d.Job(ctx, old.ID)
+	text, err := d.Log(ctx, old.ID, 0)
+	if err != nil || got.LogsPrunedAt == nil || !strings.Contains(text, "deleted") || strings.Contains(text, "step 1") {
+		t.Errorf("pruned job: logs_pruned_at %v, log %q (%v); want a notice instead of the lines", got.LogsPrunedAt, text, err)
+	}
+	if text, err := d.Log(ctx, running.ID, 0); err != nil || text != "still building\n" {
+		t.Errorf("unfinished job's log = %q, %v; want it kept", text, err)
 	}
 }

@@ -105,10 +105,11 @@ type Job struct {
 	Result *Result `json:"result"`
 	Error  *Error  `json:"error"`
 
-	MaxAttempts     int       `json:"max_attempts"`
-	Attempts        []Attempt `json:"attempts"`
-	CancelRequested bool      `json:"cancel_requested,omitempty"`
-	RetryOf         *string   `json:"retry_of"`
-	RetriedBy       *string   `json:"retried_by"`
-	Owner           string    `json:"worker,omitempty"` // the worker holding the lease while running
+	MaxAttempts     int        `json:"max_attempts"`
+	Attempts        []Attempt  `json:"attempts"`
+	CancelRequested bool       `json:"cancel_requested,omitempty"`
+	RetryOf         *string    `json:"retry_of"`
+	RetriedBy       *string    `json:"retried_by"`
+	Owner           string     `json:"worker,omitempty"`         // the worker holding the lease while running
+	LogsPrunedAt    *time.Time `json:"logs_pruned_at,omitempty"` // when log retention deleted the log
 }

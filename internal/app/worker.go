@@ -26,6 +26,7 @@ type queueConfig struct {
 	RetryBackoff     time.Duration
 	MaxBackoff       time.Duration
 	QueueTTL         time.Duration
+	LogRetention     time.Duration
 	ShutdownGrace    time.Duration
 	DockerCheck      time.Duration
 	Supersede        bool
@@ -38,6 +39,7 @@ func (c *queueConfig) register(s *settings) {
 	s.Duration(&c.RetryBackoff, "retry-backoff", "SLIPWAY_RETRY_BACKOFF", 10*time.Second, "delay before the first retry of a transient failure; doubles for each further one, with jitter")
 	s.Duration(&c.MaxBackoff, "max-backoff", "SLIPWAY_MAX_BACKOFF", 5*time.Minute, "longest delay between retries")
 	s.Duration(&c.QueueTTL, "queue-ttl", "SLIPWAY_QUEUE_TTL", 24*time.Hour, "queued jobs no worker took within this fail with queue_expired (0: never)")
+	s.Duration(&c.LogRetention, "log-retention", "SLIPWAY_LOG_RETENTION", 0, "delete the build logs of jobs finished longer ago than this; the job records stay and say so (0: keep logs)")
 	s.Duration(&c.ShutdownGrace, "shutdown-grace", "SLIPWAY_SHUTDOWN_GRACE", time.Minute, "on SIGTERM, how long running builds may finish before they are handed back to the queue")
 	s.Duration(&c.DockerCheck, "docker-check-interval", "SLIPWAY_DOCKER_CHECK_INTERVAL", 2*time.Second, "how often workers ping the Docker daemon; they claim nothing while it does not answer")
 	s.Bool(&c.Supersede, "supersede", "SLIPWAY_SUPERSEDE", false, "cancel older queued jobs for the same ref and image when a newer one arrives")
@@ -68,6 +70,7 @@ func newWorker(cfg serveConfig, store *db.DB, docker *client.Client, log *slog.L
 		RetryBackoff:     cfg.RetryBackoff,
 		MaxBackoff:       cfg.MaxBackoff,
 		QueueTTL:         cfg.QueueTTL,
+		LogRetention:     cfg.LogRetention,
 		ShutdownGrace:    cfg.ShutdownGrace,
 		DockerCheck:      cfg.DockerCheck,
 		GitPath:          cfg.GitPath,
