@@ -85,7 +85,8 @@ type Worker struct {
 	wakeup   chan struct{}
 	mu       sync.Mutex
 	running  map[string]context.CancelCauseFunc
-	notReady atomic.Pointer[error] // why no job may be claimed now; nil when ready
+	notReady atomic.Pointer[error] // why the daemon cannot take builds; nil when it can
+	draining atomic.Bool
 }
 
 // New returns a Worker that takes jobs from queue and builds them with docker.
@@ -100,6 +101,9 @@ func New(cfg Config, queue Queue, sweeper Sweeper, docker DockerAPI, log *slog.L
 // Ready returns nil when the worker is claiming jobs, or why it is not (the
 // Docker daemon does not answer, or the worker is shutting down).
 func (w *Worker) Ready(context.Context) error {
+	if w.draining.Load() {
+		return errShutdown
+	}
 	if p := w.notReady.Load(); p != nil {
 		return *p
 	}
@@ -129,8 +133,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		shuttingDown := errShutdown
-		w.notReady.Store(&shuttingDown)
+		w.draining.Store(true)
 		w.log.InfoContext(buildCtx, "worker draining", "grace", w.cfg.ShutdownGrace)
 		select {
 		case <-done:
