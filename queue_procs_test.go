@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -19,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types/image"
 
 	"github.com/slipwayci/slipway/internal/testenv"
 )
@@ -55,6 +58,8 @@ func newCluster(t *testing.T, env map[string]string) *cluster {
 		"HOME":                          os.Getenv("HOME"),
 		"PATH":                          os.Getenv("PATH"),
 		"DOCKER_HOST":                   os.Getenv("DOCKER_HOST"),
+		// Checkouts of killed workers stay behind; keep them in the test's dir.
+		"SLIPWAY_WORK_DIR": t.TempDir(),
 	}}
 	for k, v := range env {
 		c.env[k] = v
@@ -376,4 +381,16 @@ func registryTags(t *testing.T, registry, name string) []string {
 		t.Fatalf("tags of %s: %v: %s", name, err, bytes.TrimSpace(b))
 	}
 	return out.Tags
+}
+
+// removeImages removes the images the test's builds tagged from the shared
+// daemon when the test ends; references never built are ignored.
+func removeImages(t *testing.T, refs ...string) {
+	t.Helper()
+	docker := testenv.Docker(t)
+	t.Cleanup(func() {
+		for _, ref := range refs {
+			_, _ = docker.ImageRemove(context.Background(), ref, image.RemoveOptions{Force: true, PruneChildren: true})
+		}
+	})
 }

@@ -57,6 +57,7 @@ func TestQueueKillWorker(t *testing.T) {
 	}
 	repo, commit, _ := slowRepo(t, 3)
 	name := "queue/kill-" + testenv.RandomHex(4)
+	removeImages(t, registry+"/"+name+":"+commit[:12])
 	j := c.submit(buildRequest(repo, commit, base, registry+"/"+name, nil))
 
 	owner := c.waitFor(j.ID, time.Minute, "the build step", func(queueJob) bool {
@@ -100,6 +101,11 @@ func TestQueueTwoWorkersFiftyJobs(t *testing.T) {
 	repo, commit, _ := slowRepo(t, 0)
 
 	ids := make([]string, 50)
+	var refs []string
+	for i := range ids {
+		refs = append(refs, fmt.Sprintf("queue/fifty:job%d", i))
+	}
+	removeImages(t, refs...)
 	for i := range ids {
 		ids[i] = c.submit(map[string]any{
 			"source": map[string]any{"repository": repo, "commit": commit},
@@ -141,6 +147,7 @@ func TestQueueCancel(t *testing.T) {
 	c := newCluster(t, nil)
 	c.worker("worker", map[string]string{"SLIPWAY_WORKERS": "1"})
 	repo, commit, nonce := slowRepo(t, 60)
+	removeImages(t, "queue/cancel:"+commit[:12], "queue/cancel-fast:"+commit[:12])
 
 	running := c.submit(buildRequest(repo, commit, base, "queue/cancel", map[string]any{"push": false}))
 	c.waitFor(running.ID, time.Minute, "the build step", func(queueJob) bool {
@@ -255,6 +262,7 @@ func TestQueueSIGTERM(t *testing.T) {
 	c := newCluster(t, nil)
 	first := c.worker("worker-a", map[string]string{"SLIPWAY_WORKERS": "1", "SLIPWAY_SHUTDOWN_GRACE": "1s"})
 	repo, commit, _ := slowRepo(t, 3)
+	removeImages(t, "queue/sigterm:"+commit[:12])
 	j := c.submit(buildRequest(repo, commit, base, "queue/sigterm", map[string]any{"push": false}))
 	c.waitFor(j.ID, time.Minute, "the build step", func(queueJob) bool {
 		return strings.Contains(getText(t, c.api+"/api/v1/jobs/"+j.ID+"/logs"), "sleep 3")
@@ -287,6 +295,7 @@ func TestQueueRetries(t *testing.T) {
 
 	t.Run("Registry503", func(t *testing.T) {
 		name := "queue/flaky-" + testenv.RandomHex(4)
+		removeImages(t, flaky.Addr+"/"+name+":"+commit[:12])
 		j := c.waitDone(c.submit(buildRequest(repo, commit, base, flaky.Addr+"/"+name, map[string]any{
 			"build": map[string]any{"dockerfile": "Dockerfile.fast"},
 		})).ID)
@@ -342,6 +351,7 @@ func TestQueueDockerDown(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	var ids []string
+	removeImages(t, "queue/docker-down:0", "queue/docker-down:1", "queue/docker-down:2")
 	for i := range 3 {
 		ids = append(ids, c.submit(map[string]any{
 			"source": map[string]any{"repository": repo, "commit": commit},
