@@ -264,11 +264,7 @@ func (w *Worker) runJob(buildCtx context.Context, j *job.Job) {
 	hbCtx, stopHeartbeat := context.WithCancel(jobCtx)
 	hb.Go(func() { w.heartbeat(hbCtx, j.ID, cancelJob, log) })
 
-	timeout := time.Duration(j.TimeoutSeconds) * time.Second
-	if timeout <= 0 {
-		timeout = w.cfg.DefaultTimeout
-	}
-	execCtx, cancelExec := context.WithTimeoutCause(jobCtx, timeout, errTimeout)
+	execCtx, cancelExec := context.WithTimeoutCause(jobCtx, w.timeout(j), errTimeout)
 	defer cancelExec()
 
 	log.InfoContext(execCtx, "build started", "attempt", j.Attempt, "repository", j.Source.Repository, "commit", j.Source.Commit)
@@ -325,7 +321,7 @@ func (w *Worker) fail(ctx context.Context, j *job.Job, err, cause error, elapsed
 	switch {
 	case errors.Is(cause, errTimeout):
 		e.Code = job.CodeTimeout
-		e.Message = fmt.Sprintf("the build ran past its timeout of %s", time.Duration(j.TimeoutSeconds)*time.Second)
+		e.Message = fmt.Sprintf("the build ran past its timeout of %s", w.timeout(j))
 	case Transient(err):
 		retryIn = w.backoff(j.Attempt)
 		if daemonDown(err) {
@@ -337,6 +333,14 @@ func (w *Worker) fail(ctx context.Context, j *job.Job, err, cause error, elapsed
 	log.InfoContext(ctx, "build failed", "attempt", j.Attempt, "code", e.Code, "err", err,
 		"transient", retryIn >= 0, "next_state", state, "duration", elapsed)
 	return ferr
+}
+
+// timeout is how long one attempt at j may take.
+func (w *Worker) timeout(j *job.Job) time.Duration {
+	if j.TimeoutSeconds > 0 {
+		return time.Duration(j.TimeoutSeconds) * time.Second
+	}
+	return w.cfg.DefaultTimeout
 }
 
 // backoff is the delay before retrying after the given attempt: exponential,
