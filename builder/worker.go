@@ -34,11 +34,6 @@ type Queue interface {
 	Listen(ctx context.Context, onWork func(), onCancel func(id string))
 }
 
-// Sweeper takes back expired leases and expires stale queued jobs.
-type Sweeper interface {
-	Sweep(ctx context.Context, queueTTL, logRetention time.Duration) error
-}
-
 // DockerAPI is the part of the Docker client a worker uses.
 type DockerAPI interface {
 	Ping(ctx context.Context) (types.Ping, error)
@@ -56,8 +51,6 @@ type Config struct {
 	DefaultTimeout   time.Duration // a build's timeout when its job names none
 	RetryBackoff     time.Duration // delay before the first retry; doubled for each further one
 	MaxBackoff       time.Duration // longest delay between retries
-	QueueTTL         time.Duration // queued jobs nobody took within this fail (0: never)
-	LogRetention     time.Duration // logs of jobs finished longer ago are deleted (0: kept)
 	ShutdownGrace    time.Duration // how long running builds may go on after shutdown begins
 	DockerCheck      time.Duration // how often the daemon is pinged
 	GitPath          string        // the git executable
@@ -76,11 +69,10 @@ var (
 
 // Worker runs Concurrency builds at a time until its context ends.
 type Worker struct {
-	cfg     Config
-	queue   Queue
-	sweeper Sweeper
-	docker  DockerAPI
-	log     *slog.Logger
+	cfg    Config
+	queue  Queue
+	docker DockerAPI
+	log    *slog.Logger
 
 	wakeup   chan struct{}
 	mu       sync.Mutex
@@ -90,8 +82,8 @@ type Worker struct {
 }
 
 // New returns a Worker that takes jobs from queue and builds them with docker.
-func New(cfg Config, queue Queue, sweeper Sweeper, docker DockerAPI, log *slog.Logger) *Worker {
-	w := &Worker{cfg: cfg, queue: queue, sweeper: sweeper, docker: docker, log: log,
+func New(cfg Config, queue Queue, docker DockerAPI, log *slog.Logger) *Worker {
+	w := &Worker{cfg: cfg, queue: queue, docker: docker, log: log,
 		wakeup: make(chan struct{}, cfg.Concurrency), running: map[string]context.CancelCauseFunc{}}
 	starting := errors.New("docker daemon not checked yet")
 	w.notReady.Store(&starting)
@@ -121,7 +113,6 @@ func (w *Worker) Run(ctx context.Context) error {
 	var bg sync.WaitGroup
 	bg.Go(func() { w.queue.Listen(bgCtx, w.wake, w.cancelRunning) })
 	bg.Go(func() { w.watchDocker(ctx) })
-	bg.Go(func() { w.sweep(ctx) })
 
 	var loops sync.WaitGroup
 	for range w.cfg.Concurrency {
@@ -197,23 +188,6 @@ func (w *Worker) checkDocker(ctx context.Context) {
 	if old := w.notReady.Swap(nil); old != nil {
 		w.log.InfoContext(ctx, "docker daemon answers; claiming jobs", "was", (*old).Error())
 		w.wake()
-	}
-}
-
-// sweep takes back expired leases (from any worker, this one's included),
-// expires stale queued jobs and prunes old logs, twice per lease.
-func (w *Worker) sweep(ctx context.Context) {
-	t := time.NewTicker(w.cfg.Lease / 2)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if err := w.sweeper.Sweep(ctx, w.cfg.QueueTTL, w.cfg.LogRetention); err != nil && ctx.Err() == nil {
-			w.log.ErrorContext(ctx, "sweep queue", "err", err)
-		}
 	}
 }
 

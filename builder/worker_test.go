@@ -25,7 +25,7 @@ func (p *pingDocker) ImagePush(context.Context, string, image.PushOptions) (io.R
 
 func TestReadyFollowsDaemonAndShutdown(t *testing.T) {
 	docker := &pingDocker{}
-	w := New(Config{Concurrency: 1}, nil, nil, docker, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	w := New(Config{Concurrency: 1}, nil, docker, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx := context.Background()
 	if w.Ready(ctx) == nil {
 		t.Error("ready before the daemon was checked")

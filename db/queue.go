@@ -402,8 +402,24 @@ func (d *DB) listen(ctx context.Context, onWork func(), onCancel func(id string)
 	}
 }
 
-// Sweep takes back expired leases and, with a queue TTL, expires stale
-// queued jobs. Every worker process runs it now and then.
+// RunSweeper sweeps every interval until ctx ends.
+func (d *DB) RunSweeper(ctx context.Context, interval, queueTTL, logRetention time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := d.Sweep(ctx, queueTTL, logRetention); err != nil && ctx.Err() == nil {
+			d.log.ErrorContext(ctx, "sweep queue", "err", err)
+		}
+	}
+}
+
+// Sweep takes back expired leases, expires queued jobs past queueTTL and
+// prunes logs past logRetention (either 0: not at all).
 func (d *DB) Sweep(ctx context.Context, queueTTL, logRetention time.Duration) error {
 	back, err := d.reclaim(ctx)
 	if err != nil {

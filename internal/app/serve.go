@@ -122,6 +122,12 @@ func runService(ctx context.Context, b Build, cfg serveConfig, stdout, stderr io
 			return err
 		}
 	}
+	// Every process sweeps, so leases expire and jobs are reclaimed as long as
+	// any process of the deployment lives.
+	g.Go(func() error {
+		store.RunSweeper(gctx, cfg.Lease/2, cfg.QueueTTL, cfg.LogRetention)
+		return nil
+	})
 	if cfg.Workers > 0 {
 		docker, err := dockerClient(cfg.DockerHost)
 		if err != nil {

@@ -69,15 +69,13 @@ func newWorker(cfg serveConfig, store *db.DB, docker *client.Client, log *slog.L
 		DefaultTimeout:   cfg.BuildTimeout,
 		RetryBackoff:     cfg.RetryBackoff,
 		MaxBackoff:       cfg.MaxBackoff,
-		QueueTTL:         cfg.QueueTTL,
-		LogRetention:     cfg.LogRetention,
 		ShutdownGrace:    cfg.ShutdownGrace,
 		DockerCheck:      cfg.DockerCheck,
 		GitPath:          cfg.GitPath,
 		GitSchemes:       cfg.GitProtocols,
 		DockerConfig:     cfg.DockerConfig,
 		WorkDir:          cfg.WorkDir,
-	}, store, store, docker, log)
+	}, store, docker, log)
 }
 
 // worker runs `slipway worker`: build workers only, no API.
