@@ -139,13 +139,15 @@ func TestQueueTwoWorkersFiftyJobs(t *testing.T) {
 }
 
 // TestQueueCancel cancels a queued job and a running one, refuses to cancel a
-// finished one, and retries a canceled job.
+// finished one, and retries a canceled job. The worker only learns of new
+// jobs through LISTEN/NOTIFY.
 func TestQueueCancel(t *testing.T) {
 	t.Parallel()
 	docker := testenv.Docker(t)
 	base := testenv.BaseImage(t)
 	c := newCluster(t, nil)
-	c.worker("worker", map[string]string{"SLIPWAY_WORKERS": "1"})
+	// Polling so slow that every claim here must come from a notification.
+	c.worker("worker", map[string]string{"SLIPWAY_WORKERS": "1", "SLIPWAY_POLL_INTERVAL": "10m"})
 	repo, commit, nonce := slowRepo(t, 60)
 	removeImages(t, "queue/cancel:"+commit[:12], "queue/cancel-fast:"+commit[:12])
 
