@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -16,6 +17,9 @@ import (
 type Policy struct {
 	// GitSchemes are the URL schemes a repository may use ("https", "file", …).
 	GitSchemes []string
+	// DefaultTimeout is a build's timeout when the request names none;
+	// MaxTimeout is the most a request may ask for (0: no limit).
+	DefaultTimeout, MaxTimeout time.Duration
 }
 
 var (
@@ -70,6 +74,7 @@ func (s *Spec) Normalize(p Policy) error {
 
 	s.validateImage(v)
 	s.validateTrigger(v)
+	s.validateQueue(v, p)
 	return v.err()
 }
 

@@ -50,6 +50,10 @@ func problemFor(err error) Problem {
 		return Problem{Status: rerr.status, Detail: rerr.detail}
 	case errors.Is(err, job.ErrNotFound):
 		return Problem{Status: http.StatusNotFound, Detail: "No such resource."}
+	case errors.Is(err, job.ErrFinished):
+		return Problem{Status: http.StatusConflict, Detail: "The job has already finished."}
+	case errors.Is(err, job.ErrAlreadyRetried):
+		return Problem{Status: http.StatusConflict, Detail: "The job has already been retried; retry the newest job instead."}
 	case errors.Is(err, job.ErrConflict):
 		return Problem{Status: http.StatusConflict, Detail: "The request conflicts with the resource's current state."}
 	case errors.As(err, &herr):

@@ -11,16 +11,19 @@ import (
 
 // jobRequest is the native build request as it arrives on the wire.
 type jobRequest struct {
-	Source  job.Source  `json:"source"`
-	Build   job.Build   `json:"build"`
-	Image   job.Image   `json:"image"`
-	Push    *bool       `json:"push"`
-	Trigger job.Trigger `json:"trigger"`
+	Source         job.Source  `json:"source"`
+	Build          job.Build   `json:"build"`
+	Image          job.Image   `json:"image"`
+	Push           *bool       `json:"push"`
+	Trigger        job.Trigger `json:"trigger"`
+	Priority       int         `json:"priority"`
+	TimeoutSeconds int         `json:"timeout_seconds"`
 }
 
 // spec turns the request into a validated Spec; push defaults to true.
 func (r *jobRequest) spec(p job.Policy) (job.Spec, error) {
-	s := job.Spec{Source: r.Source, Build: r.Build, Image: r.Image, Push: r.Push == nil || *r.Push, Trigger: r.Trigger}
+	s := job.Spec{Source: r.Source, Build: r.Build, Image: r.Image, Push: r.Push == nil || *r.Push, Trigger: r.Trigger,
+		Priority: r.Priority, TimeoutSeconds: r.TimeoutSeconds}
 	if err := s.Normalize(p); err != nil {
 		return job.Spec{}, err
 	}
@@ -40,6 +43,7 @@ func (s *Server) createJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.supersede(c.Request().Context(), j)
 	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/jobs/"+j.ID)
 	return c.JSON(http.StatusAccepted, j)
 }

@@ -8,4 +8,6 @@ func (s *Server) routes() {
 	api.POST("/jobs", s.createJob)
 	api.GET("/jobs/:id", s.getJob)
 	api.GET("/jobs/:id/logs", s.getJobLogs)
+	api.POST("/jobs/:id/cancel", s.cancelJob)
+	api.POST("/jobs/:id/retry", s.retryJob)
 }

@@ -19,12 +19,16 @@ type JobStore interface {
 	CreateJob(ctx context.Context, spec job.Spec) (*job.Job, error)
 	Job(ctx context.Context, id string) (*job.Job, error)
 	Log(ctx context.Context, id string, since int) (string, error)
+	Cancel(ctx context.Context, id string) (*job.Job, error)
+	Retry(ctx context.Context, id string) (*job.Job, error)
+	Supersede(ctx context.Context, newer *job.Job) (int, error)
 }
 
 // Config tunes the API.
 type Config struct {
 	Policy       job.Policy // validation settings for build requests
 	MaxBodyBytes int64      // largest accepted request body
+	Supersede    bool       // a new job cancels older queued ones for its ref and image
 }
 
 // Server serves the API.

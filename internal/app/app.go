@@ -44,6 +44,7 @@ const usage = `Usage: slipway <command> [flags]
 
 Commands:
   serve     run the API and build workers
+  worker    run build workers only (no API)
   migrate   apply database migrations and exit
   dev       run a local instance with Postgres and a registry in Docker
   version   print the version
@@ -61,6 +62,8 @@ func Run(ctx context.Context, b Build, args []string, getenv func(string) string
 	switch cmd {
 	case "serve":
 		return serve(ctx, b, rest, getenv, stdout, stderr)
+	case "worker":
+		return worker(ctx, b, rest, getenv, stdout, stderr)
 	case "migrate":
 		return migrate(ctx, rest, getenv, stderr)
 	case "dev":

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -18,7 +19,6 @@ import (
 	"github.com/docker/docker/client"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/slipwayci/slipway/builder"
 	"github.com/slipwayci/slipway/db"
 	"github.com/slipwayci/slipway/job"
 	"github.com/slipwayci/slipway/server"
@@ -40,6 +40,9 @@ type serveConfig struct {
 	MaxBodyBytes int
 	LogFormat    string
 	LogLevel     string
+	queueConfig
+	// workerOnly is set by `slipway worker`: no API.
+	workerOnly bool
 }
 
 func (c *serveConfig) register(s *settings, getenv func(string) string, listen string) {
@@ -57,6 +60,7 @@ func (c *serveConfig) register(s *settings, getenv func(string) string, listen s
 	s.Int(&c.MaxBodyBytes, "max-body-bytes", "SLIPWAY_MAX_BODY_BYTES", 1<<20, "largest accepted request body")
 	s.String(&c.LogFormat, "log-format", "SLIPWAY_LOG_FORMAT", "auto", "log format: json, text, or auto (text on a terminal)")
 	s.String(&c.LogLevel, "log-level", "SLIPWAY_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	c.queueConfig.register(s)
 }
 
 func defaultDockerConfig(getenv func(string) string) string {
@@ -92,6 +96,12 @@ func runService(ctx context.Context, b Build, cfg serveConfig, stdout, stderr io
 	if cfg.Workers < 0 {
 		return errors.New("workers must be 0 or more")
 	}
+	if cfg.workerOnly && cfg.Workers == 0 {
+		return errors.New("slipway worker needs workers > 0")
+	}
+	if err := cfg.queueConfig.validate(cfg.Lease); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -106,8 +116,36 @@ func runService(ctx context.Context, b Build, cfg serveConfig, stdout, stderr io
 		}
 	}
 
-	policy := job.Policy{GitSchemes: cfg.GitProtocols}
-	api := server.New(server.Config{Policy: policy, MaxBodyBytes: int64(cfg.MaxBodyBytes)}, store, log)
+	g, gctx := errgroup.WithContext(ctx)
+	if !cfg.workerOnly {
+		if err := startAPI(gctx, g, b, cfg, store, log, ready); err != nil {
+			return err
+		}
+	}
+	// Every process sweeps, so leases expire and jobs are reclaimed as long as
+	// any process of the deployment lives.
+	g.Go(func() error {
+		store.RunSweeper(gctx, cfg.Lease/2, cfg.QueueTTL, cfg.LogRetention)
+		return nil
+	})
+	if cfg.Workers > 0 {
+		docker, err := dockerClient(cfg.DockerHost)
+		if err != nil {
+			return err
+		}
+		defer docker.Close()
+		w := newWorker(cfg, store, docker, log)
+		g.Go(func() error { return w.Run(gctx) })
+	}
+	err = g.Wait()
+	log.InfoContext(context.WithoutCancel(ctx), "slipway stopped")
+	return err
+}
+
+// startAPI starts the HTTP API in g; it stops when ctx ends.
+func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg serveConfig, store *db.DB, log *slog.Logger, ready func(addr string)) error {
+	policy := job.Policy{GitSchemes: cfg.GitProtocols, DefaultTimeout: cfg.BuildTimeout, MaxTimeout: cfg.MaxBuildTimeout}
+	api := server.New(server.Config{Policy: policy, MaxBodyBytes: int64(cfg.MaxBodyBytes), Supersede: cfg.Supersede}, store, log)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -117,8 +155,6 @@ func runService(ctx context.Context, b Build, cfg serveConfig, stdout, stderr io
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
-
-	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		if err := httpSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve http: %w", err)
@@ -126,32 +162,16 @@ func runService(ctx context.Context, b Build, cfg serveConfig, stdout, stderr io
 		return nil
 	})
 	g.Go(func() error {
-		<-gctx.Done()
-		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 10*time.Second)
+		<-ctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		return httpSrv.Shutdown(shutdownCtx)
 	})
-	if cfg.Workers > 0 {
-		docker, err := dockerClient(cfg.DockerHost)
-		if err != nil {
-			return err
-		}
-		defer docker.Close()
-		w := builder.New(builder.Config{
-			Owner:        ownerName(),
-			Concurrency:  cfg.Workers,
-			Lease:        cfg.Lease,
-			PollInterval: cfg.PollInterval,
-			GitPath:      cfg.GitPath,
-			GitSchemes:   cfg.GitProtocols,
-			DockerConfig: cfg.DockerConfig,
-			WorkDir:      cfg.WorkDir,
-		}, store, docker, log)
-		g.Go(func() error { return w.Run(gctx) })
-	}
-	err = g.Wait()
-	log.InfoContext(context.WithoutCancel(ctx), "slipway stopped")
-	return err
+	g.Go(func() error {
+		store.RunNotifier(ctx, notifyInterval)
+		return nil
+	})
+	return nil
 }
 
 func dockerClient(host string) (*client.Client, error) {
