@@ -40,6 +40,7 @@ type serveConfig struct {
 	MaxBodyBytes int
 	LogFormat    string
 	LogLevel     string
+	Hooks        hookConfig
 }
 
 func (c *serveConfig) register(s *settings, getenv func(string) string, listen string) {
@@ -57,6 +58,7 @@ func (c *serveConfig) register(s *settings, getenv func(string) string, listen s
 	s.Int(&c.MaxBodyBytes, "max-body-bytes", "SLIPWAY_MAX_BODY_BYTES", 1<<20, "largest accepted request body")
 	s.String(&c.LogFormat, "log-format", "SLIPWAY_LOG_FORMAT", "auto", "log format: json, text, or auto (text on a terminal)")
 	s.String(&c.LogLevel, "log-level", "SLIPWAY_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	c.Hooks.register(s)
 }
 
 func defaultDockerConfig(getenv func(string) string) string {
@@ -106,8 +108,20 @@ func runService(ctx context.Context, b Build, cfg serveConfig, stdout, stderr io
 		}
 	}
 
+	if cfg.Hooks.ProjectsFile != "" {
+		if err := loadProjects(ctx, cfg.Hooks.ProjectsFile, store, log); err != nil {
+			return err
+		}
+	}
+	cfg.Hooks.warnOpen(ctx, log)
+	callbacks, err := cfg.Hooks.deliverer(store, log)
+	if err != nil {
+		return err
+	}
+
 	policy := job.Policy{GitSchemes: cfg.GitProtocols}
-	api := server.New(server.Config{Policy: policy, MaxBodyBytes: int64(cfg.MaxBodyBytes)}, store, log)
+	api := server.New(server.Config{Policy: policy, MaxBodyBytes: int64(cfg.MaxBodyBytes), Hooks: cfg.Hooks.server()},
+		store, log, server.WithIntake(store))
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -131,6 +145,7 @@ func runService(ctx context.Context, b Build, cfg serveConfig, stdout, stderr io
 		defer cancel()
 		return httpSrv.Shutdown(shutdownCtx)
 	})
+	g.Go(func() error { return callbacks.Run(gctx) })
 	if cfg.Workers > 0 {
 		docker, err := dockerClient(cfg.DockerHost)
 		if err != nil {
