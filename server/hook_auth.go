@@ -27,10 +27,11 @@ func (e *authError) Error() string { return e.detail }
 var queryCredentials = []string{"token", "secret", "signature", "key", "api_key", "apikey", "access_token", "auth", "password"}
 
 // verifyHookRequest accepts a request that proves knowledge of one of
-// secrets (several during a rotation) in any of three ways: Authorization:
+// secrets (several during a rotation) in any of these ways: Authorization:
 // Bearer <secret>, X-Hub-Signature-256 over the raw body, or a Standard
-// Webhooks signature. Any valid credential suffices; every comparison is
-// constant-time.
+// Webhooks signature; and Basic with the secret as password, the only way
+// the Jenkins Notification plugin can authenticate (user:secret@ in its URL).
+// Any valid credential suffices; every comparison is constant-time.
 func verifyHookRequest(secrets []string, h http.Header, rawQuery string, body []byte, now time.Time) error {
 	// Malformed pairs are dropped by ParseQuery; the rest are still checked.
 	q, _ := url.ParseQuery(rawQuery)
@@ -39,11 +40,15 @@ func verifyHookRequest(secrets []string, h http.Header, rawQuery string, body []
 			return &authError{detail: "Credentials in the query string are refused: send Authorization: Bearer <secret> or sign the body."}
 		}
 	}
-	bearer, hasBearer := strings.CutPrefix(h.Get(echo.HeaderAuthorization), "Bearer ")
+	authz := h.Get(echo.HeaderAuthorization)
+	bearer, hasBearer := strings.CutPrefix(authz, "Bearer ")
+	if _, password, ok := (&http.Request{Header: h}).BasicAuth(); ok {
+		bearer, hasBearer = password, true
+	}
 	hub := h.Get("X-Hub-Signature-256")
 	sig := h.Get("webhook-signature")
 	if !hasBearer && hub == "" && sig == "" {
-		return &authError{detail: "Missing credential: send Authorization: Bearer <secret>, X-Hub-Signature-256 or a Standard Webhooks signature."}
+		return &authError{detail: "Missing credential: send Authorization: Bearer <secret> (or Basic with the secret as password), X-Hub-Signature-256 or a Standard Webhooks signature."}
 	}
 	raw := make([][]byte, len(secrets))
 	keys := make([][]byte, 0, len(secrets))

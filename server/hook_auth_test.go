@@ -42,7 +42,10 @@ func TestVerifyHookRequest(t *testing.T) {
 		{"bearer rotated", hdr("Authorization", "Bearer "+old), "", payload, true},
 		{"bearer wrong", hdr("Authorization", "Bearer nope"), "", payload, false},
 		{"bearer prefix of secret", hdr("Authorization", "Bearer "+secret[:10]), "", payload, false},
-		{"basic auth", hdr("Authorization", "Basic "+secret), "", payload, false},
+		{"basic not base64", hdr("Authorization", "Basic "+secret), "", payload, false},
+		{"basic right", basic("jenkins", secret), "", payload, true},
+		{"basic wrong", basic("jenkins", "nope"), "", payload, false},
+		{"basic secret as user", basic(secret, ""), "", payload, false},
 		{"hub right", hdr("X-Hub-Signature-256", webhooksig.HubSign([]byte(secret), []byte(payload))), "", payload, true},
 		{"hub rotated", hdr("X-Hub-Signature-256", webhooksig.HubSign([]byte(old), []byte(payload))), "", payload, true},
 		{"hub tampered", hdr("X-Hub-Signature-256", webhooksig.HubSign([]byte(secret), []byte(payload))), "", payload + " ", false},
@@ -68,6 +71,12 @@ func TestVerifyHookRequest(t *testing.T) {
 			}
 		})
 	}
+}
+
+func basic(user, password string) http.Header {
+	r, _ := http.NewRequest(http.MethodPost, "/", nil)
+	r.SetBasicAuth(user, password)
+	return r.Header
 }
 
 func itoa(n int64) string {
