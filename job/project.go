@@ -85,7 +85,9 @@ func (p *Project) RenderTags(vars TagVars) ([]string, error) {
 		if err := tmpl.Execute(&b, vars); err != nil {
 			return nil, &ValidationError{Fields: []FieldError{{Field: "image.tags", Message: "project tag " + quote(t) + " cannot be rendered: " + err.Error()}}}
 		}
-		if s := b.String(); s != "" {
+		// A part left empty ("{{.Branch}}-{{.BuildNumber}}" without a
+		// branch) leaves a separator that no tag may start or end with.
+		if s := strings.Trim(b.String(), "-."); s != "" {
 			tags = append(tags, s)
 		}
 	}
