@@ -94,7 +94,7 @@ func jobState(t *testing.T, dbURL, id string) string {
 // repository: exit 0 for a pushed image, 1 for a failed build, 2 for
 // anything else; the log streams while the build runs.
 func TestSubmitWait(t *testing.T) {
-	testenv.Docker(t)
+	docker := testenv.Docker(t)
 	registry := testenv.Registry(t)
 	base := testenv.BaseImage(t)
 	bin := buildBinary(t)
@@ -141,6 +141,24 @@ func TestSubmitWait(t *testing.T) {
 		want := registryDigest(t, registry, name, "7")
 		if strings.TrimSpace(string(digest)) != want || !strings.Contains(r.stdout, want) {
 			t.Errorf("digest file %q, stdout %q; registry says %s", digest, r.stdout, want)
+		}
+
+		// The image says where it came from.
+		img, err := docker.ImageInspect(context.Background(), registry+"/"+name+":7")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, want := range map[string]string{
+			"org.opencontainers.image.source":   repo,
+			"org.opencontainers.image.revision": commit,
+			"io.slipway.ci.build-url":           "https://jenkins.example.com/job/app/7/",
+		} {
+			if got := img.Config.Labels[k]; got != want {
+				t.Errorf("image label %s = %q, want %q", k, got, want)
+			}
+		}
+		if _, err := time.Parse(time.RFC3339, img.Config.Labels["org.opencontainers.image.created"]); err != nil {
+			t.Errorf("image label created: %v", err)
 		}
 
 		// A retried step finds the job it queued before.
