@@ -211,6 +211,7 @@ func TestIdempotency(t *testing.T) {
 		ids      = map[string]int{}
 		statuses = map[int]int{}
 	)
+	start := time.Now()
 	for range copies {
 		wg.Go(func() {
 			a := send(t, http.MethodPost, slip.URL+"/api/v1/jobs", body, h)
@@ -223,6 +224,7 @@ func TestIdempotency(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	t.Logf("%d concurrent copies answered in %s", copies, time.Since(start))
 	if statuses[202] != 1 || statuses[200] != copies-1 || len(ids) != 1 {
 		t.Fatalf("statuses %v, job ids %v: want one 202, %d 200 and one job", statuses, ids, copies-1)
 	}

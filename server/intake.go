@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -150,7 +151,7 @@ func (s *Server) resolve(ctx context.Context, in *intake, now time.Time) (job.Su
 		case !errors.Is(err, job.ErrNotFound):
 			return job.Submission{}, err
 		case r.Project != "":
-			return job.Submission{}, &job.ValidationError{Fields: []job.FieldError{{Field: "project", Message: "no project is called " + strconvQuote(r.Project)}}}
+			return job.Submission{}, &job.ValidationError{Fields: []job.FieldError{{Field: "project", Message: "no project is called " + strconv.Quote(r.Project)}}}
 		}
 	}
 	if proj != nil {
@@ -182,11 +183,6 @@ func (s *Server) resolve(ctx context.Context, in *intake, now time.Time) (job.Su
 	spec.AddProvenanceLabels(now)
 	sub.Spec = spec
 	return sub, nil
-}
-
-func strconvQuote(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
 }
 
 // applyProject fills the request's empty settings from p; what the request
