@@ -69,6 +69,17 @@ func (c *hookConfig) warnOpen(ctx context.Context, log *slog.Logger) {
 }
 
 func (c *hookConfig) deliverer(store callback.Outbox, log *slog.Logger) (*callback.Deliverer, error) {
+	for env, d := range map[string]time.Duration{
+		"SLIPWAY_CALLBACK_MIN_BACKOFF":   c.CallbackMinDelay,
+		"SLIPWAY_CALLBACK_MAX_BACKOFF":   c.CallbackMaxDelay,
+		"SLIPWAY_CALLBACK_EXPIRY":        c.CallbackExpiry,
+		"SLIPWAY_CALLBACK_TIMEOUT":       c.CallbackTimeout,
+		"SLIPWAY_CALLBACK_POLL_INTERVAL": c.CallbackPollEvery,
+	} {
+		if d <= 0 {
+			return nil, fmt.Errorf("%s must be longer than 0", env)
+		}
+	}
 	return callback.New(callback.Config{
 		Secret:       c.CallbackSecret,
 		PollInterval: c.CallbackPollEvery,
