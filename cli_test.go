@@ -103,7 +103,7 @@ func TestSubmitWait(t *testing.T) {
 	// The nonce keeps Docker's layer cache from replaying the step silently.
 	nonce := testenv.RandomHex(6)
 	repo, commit := testenv.GitRepo(t, map[string]string{
-		"Dockerfile":      "ARG BASE\nFROM ${BASE}\nRUN echo live-marker " + nonce + " && sleep 3\n",
+		"Dockerfile":      "ARG BASE\nFROM ${BASE}\nRUN echo live-marker " + nonce + " && sleep 5\n",
 		"Dockerfile.fail": "ARG BASE\nFROM ${BASE}\nRUN echo about to fail && exit 3\n",
 	})
 	name := "cli/app-" + testenv.RandomHex(4)
