@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -33,9 +34,16 @@ type jenkinsNotification struct {
 
 const jenkinsHint = " (the Notification plugin sends build.scm.url and build.scm.commit when the job checks out with the Git plugin; a build parameter SLIPWAY_IMAGE names the image)"
 
+// jenkinsRule says which Notification plugin events start a build.
+type jenkinsRule struct {
+	phases, statuses []string // upper case
+}
+
+var defaultJenkinsRule = jenkinsRule{phases: []string{"COMPLETED", "FINALIZED"}, statuses: []string{"SUCCESS"}}
+
 // parseJenkins reads a delivery to /api/v1/hooks/jenkins: the native request
 // or a Notification plugin event. A non-nil ignored means no build is wanted.
-func parseJenkins(data []byte) (*intake, *ignored, error) {
+func parseJenkins(data []byte, rule jenkinsRule) (*intake, *ignored, error) {
 	if isNative(data) {
 		in, err := parseNative(data, job.SystemJenkins)
 		return in, nil, err
@@ -48,12 +56,11 @@ func parseJenkins(data []byte) (*intake, *ignored, error) {
 		return nil, nil, badRequest("The body is neither a build request (source, image) nor a Jenkins Notification plugin event (name, build).")
 	}
 	b := n.Build
-	phase, status := strings.ToUpper(b.Phase), strings.ToUpper(b.Status)
-	if phase != "COMPLETED" && phase != "FINALIZED" {
-		return nil, &ignored{Status: "ignored", Reason: fmt.Sprintf("phase %q starts no build: only COMPLETED or FINALIZED with status SUCCESS do", b.Phase)}, nil
+	if !slices.Contains(rule.phases, strings.ToUpper(b.Phase)) {
+		return nil, &ignored{Status: "ignored", Reason: fmt.Sprintf("phase %q starts no build: only %s do", b.Phase, strings.Join(rule.phases, ", "))}, nil
 	}
-	if status != "SUCCESS" {
-		return nil, &ignored{Status: "ignored", Reason: fmt.Sprintf("status %q starts no build: only SUCCESS does", b.Status)}, nil
+	if !slices.Contains(rule.statuses, strings.ToUpper(b.Status)) {
+		return nil, &ignored{Status: "ignored", Reason: fmt.Sprintf("status %q starts no build: only %s do", b.Status, strings.Join(rule.statuses, ", "))}, nil
 	}
 	param := func(name string) string {
 		if v, ok := b.Parameters[name].(string); ok {
@@ -103,7 +110,14 @@ func (s *Server) jenkinsHook(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	in, skip, err := parseJenkins(data)
+	rule := defaultJenkinsRule
+	if len(s.cfg.Hooks.JenkinsPhases) > 0 {
+		rule.phases = upper(s.cfg.Hooks.JenkinsPhases)
+	}
+	if len(s.cfg.Hooks.JenkinsStatuses) > 0 {
+		rule.statuses = upper(s.cfg.Hooks.JenkinsStatuses)
+	}
+	in, skip, err := parseJenkins(data, rule)
 	if err != nil {
 		return err
 	}
@@ -111,4 +125,12 @@ func (s *Server) jenkinsHook(c echo.Context) error {
 		return c.JSON(http.StatusAccepted, skip)
 	}
 	return s.submit(c, in)
+}
+
+func upper(list []string) []string {
+	out := make([]string, len(list))
+	for i, v := range list {
+		out[i] = strings.ToUpper(v)
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -68,7 +69,7 @@ func TestParseJenkins(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
-			in, skip, err := parseJenkins(fixture(t, "jenkins/"+tc.file))
+			in, skip, err := parseJenkins(fixture(t, "jenkins/"+tc.file), defaultJenkinsRule)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -144,14 +145,14 @@ func TestParseBamboo(t *testing.T) {
 
 func TestParseRejectsOtherJSON(t *testing.T) {
 	for _, body := range []string{`{}`, `{"name": "x"}`, `{"build": "x"}`, `{"source": {}, "extra": 1}`} {
-		if _, _, err := parseJenkins([]byte(body)); err == nil {
+		if _, _, err := parseJenkins([]byte(body), defaultJenkinsRule); err == nil {
 			t.Errorf("parseJenkins(%s): no error", body)
 		}
 		if _, _, err := parseBamboo([]byte(body)); err == nil {
 			t.Errorf("parseBamboo(%s): no error", body)
 		}
 	}
-	if _, _, err := parseJenkins([]byte(`{"build": {"number": "x"}}`)); err == nil {
+	if _, _, err := parseJenkins([]byte(`{"build": {"number": "x"}}`), defaultJenkinsRule); err == nil {
 		t.Error("parseJenkins accepted a build number that is a string")
 	}
 }
@@ -181,7 +182,7 @@ func FuzzParseJenkins(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		in, skip, err := parseJenkins(data)
+		in, skip, err := parseJenkins(data, defaultJenkinsRule)
 		checkParsed(t, job.SystemJenkins, in, skip, err)
 	})
 }
@@ -208,5 +209,19 @@ func TestSplitResultKey(t *testing.T) {
 		if p, n := splitResultKey(tc.key); p != tc.plan || n != tc.number {
 			t.Errorf("splitResultKey(%q) = %q, %q; want %q, %q", tc.key, p, n, tc.plan, tc.number)
 		}
+	}
+}
+
+func TestJenkinsRule(t *testing.T) {
+	unstable := bytes.Replace(fixture(t, "jenkins/notification-completed.json"), []byte(`"SUCCESS"`), []byte(`"UNSTABLE"`), 1)
+	if _, skip, err := parseJenkins(unstable, defaultJenkinsRule); err != nil || skip == nil {
+		t.Errorf("UNSTABLE with the default rule: skip %v, err %v; want ignored", skip, err)
+	}
+	rule := jenkinsRule{phases: []string{"COMPLETED"}, statuses: []string{"SUCCESS", "UNSTABLE"}}
+	if in, skip, err := parseJenkins(unstable, rule); err != nil || skip != nil || in == nil {
+		t.Errorf("UNSTABLE allowed: skip %v, err %v; want a build", skip, err)
+	}
+	if _, skip, _ := parseJenkins(fixture(t, "jenkins/notification-finalized.json"), rule); skip == nil {
+		t.Error("FINALIZED built although only COMPLETED is allowed")
 	}
 }

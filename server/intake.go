@@ -36,6 +36,10 @@ type HookConfig struct {
 	JenkinsSecrets []string
 	BambooSecrets  []string
 	Dedupe         bool // identical in-flight builds share one job
+	// Jenkins Notification plugin events that start a build; empty means
+	// COMPLETED or FINALIZED with SUCCESS.
+	JenkinsPhases   []string
+	JenkinsStatuses []string
 }
 
 // Option adds an optional part to the Server.

@@ -22,6 +22,8 @@ type hookConfig struct {
 	JenkinsSecret     string
 	BambooSecret      string
 	Dedupe            bool
+	JenkinsPhases     []string
+	JenkinsStatuses   []string
 	ProjectsFile      string
 	CallbackSecret    string
 	CallbackMinDelay  time.Duration
@@ -37,6 +39,8 @@ func (c *hookConfig) register(s *settings) {
 	s.Secret(&c.JenkinsSecret, "", "SLIPWAY_HOOK_SECRET_JENKINS", "secret for POST /api/v1/hooks/jenkins (unset: open)")
 	s.Secret(&c.BambooSecret, "", "SLIPWAY_HOOK_SECRET_BAMBOO", "secret for POST /api/v1/hooks/bamboo (unset: open)")
 	s.Bool(&c.Dedupe, "dedupe", "SLIPWAY_DEDUPE", true, "identical builds asked for while one is queued or running share that job")
+	s.List(&c.JenkinsPhases, "jenkins-phases", "SLIPWAY_JENKINS_PHASES", "COMPLETED,FINALIZED", "Notification plugin phases that start a build")
+	s.List(&c.JenkinsStatuses, "jenkins-statuses", "SLIPWAY_JENKINS_STATUSES", "SUCCESS", "Notification plugin build statuses that start a build")
 	s.String(&c.ProjectsFile, "projects-file", "SLIPWAY_PROJECTS_FILE", "", "YAML file of projects loaded (created or replaced) at start")
 	s.Secret(&c.CallbackSecret, "", "SLIPWAY_CALLBACK_SECRET", "Standard Webhooks secret (whsec_…) signing completion callbacks (unset: unsigned)")
 	s.Duration(&c.CallbackMinDelay, "callback-min-backoff", "SLIPWAY_CALLBACK_MIN_BACKOFF", 5*time.Second, "wait after a failed callback; doubles each time")
@@ -48,10 +52,12 @@ func (c *hookConfig) register(s *settings) {
 
 func (c *hookConfig) server() server.HookConfig {
 	return server.HookConfig{
-		NativeSecrets:  strings.Fields(c.NativeSecret),
-		JenkinsSecrets: strings.Fields(c.JenkinsSecret),
-		BambooSecrets:  strings.Fields(c.BambooSecret),
-		Dedupe:         c.Dedupe,
+		NativeSecrets:   strings.Fields(c.NativeSecret),
+		JenkinsSecrets:  strings.Fields(c.JenkinsSecret),
+		BambooSecrets:   strings.Fields(c.BambooSecret),
+		Dedupe:          c.Dedupe,
+		JenkinsPhases:   c.JenkinsPhases,
+		JenkinsStatuses: c.JenkinsStatuses,
 	}
 }
 
