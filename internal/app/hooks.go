@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/slipwayci/slipway/callback"
+	"github.com/slipwayci/slipway/internal/webhooksig"
 	"github.com/slipwayci/slipway/job"
 	"github.com/slipwayci/slipway/server"
 )
@@ -59,6 +60,24 @@ func (c *hookConfig) server() server.HookConfig {
 		JenkinsPhases:   c.JenkinsPhases,
 		JenkinsStatuses: c.JenkinsStatuses,
 	}
+}
+
+// checkSecrets refuses a whsec_ secret that is not base64: it could never
+// verify a Standard Webhooks signature, silently.
+func (c *hookConfig) checkSecrets() error {
+	for env, v := range map[string]string{
+		"SLIPWAY_HOOK_SECRET":         c.NativeSecret,
+		"SLIPWAY_HOOK_SECRET_JENKINS": c.JenkinsSecret,
+		"SLIPWAY_HOOK_SECRET_BAMBOO":  c.BambooSecret,
+		"SLIPWAY_CALLBACK_SECRET":     c.CallbackSecret,
+	} {
+		for _, secret := range strings.Fields(v) {
+			if _, err := webhooksig.Key(secret); err != nil {
+				return fmt.Errorf("%s: %w", env, err)
+			}
+		}
+	}
+	return nil
 }
 
 // warnOpen says which endpoints take requests from anyone.

@@ -69,3 +69,14 @@ func TestDetectCI(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckSecrets(t *testing.T) {
+	ok := hookConfig{NativeSecret: "plain whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", CallbackSecret: "whsec_c2VjcmV0"}
+	if err := ok.checkSecrets(); err != nil {
+		t.Errorf("valid secrets: %v", err)
+	}
+	bad := hookConfig{JenkinsSecret: "whsec_not*base64"}
+	if err := bad.checkSecrets(); err == nil || !strings.Contains(err.Error(), "SLIPWAY_HOOK_SECRET_JENKINS") || strings.Contains(err.Error(), "not*base64") {
+		t.Errorf("bad secret: %v, want an error naming the variable, not the value", err)
+	}
+}

@@ -108,6 +108,9 @@ func runService(ctx context.Context, b Build, cfg serveConfig, stdout, stderr io
 		}
 	}
 
+	if err := cfg.Hooks.checkSecrets(); err != nil {
+		return err
+	}
 	if cfg.Hooks.ProjectsFile != "" {
 		if err := loadProjects(ctx, cfg.Hooks.ProjectsFile, store, log); err != nil {
 			return err
