@@ -18,6 +18,9 @@ type jobRequest struct {
 	Trigger        job.Trigger `json:"trigger"`
 	Priority       int         `json:"priority"`
 	TimeoutSeconds int         `json:"timeout_seconds"`
+
+	CallbackURL string `json:"callback_url"` // told the outcome when the job ends
+	Project     string `json:"project"`      // supplies what the request leaves out
 }
 
 // spec turns the request into a validated Spec; push defaults to true.
@@ -31,6 +34,17 @@ func (r *jobRequest) spec(p job.Policy) (job.Spec, error) {
 }
 
 func (s *Server) createJob(c echo.Context) error {
+	if s.intake != nil {
+		data, err := readJSONBody(c, s.cfg.MaxBodyBytes)
+		if err != nil {
+			return err
+		}
+		in, err := parseNative(data, job.SystemAPI)
+		if err != nil {
+			return err
+		}
+		return s.submit(c, in)
+	}
 	var req jobRequest
 	if err := decodeJSON(c, s.cfg.MaxBodyBytes, &req); err != nil {
 		return err
@@ -53,6 +67,16 @@ func (s *Server) getJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if s.intake != nil {
+		cbs, err := s.intake.Callbacks(c.Request().Context(), j.ID)
+		if err != nil {
+			return err
+		}
+		for i := range cbs {
+			cbs[i].URL = redactURL(cbs[i].URL)
+		}
+		return c.JSON(http.StatusOK, jobWithCallbacks{Job: j, Callbacks: cbs})
+	}
 	return c.JSON(http.StatusOK, j)
 }
 
@@ -72,4 +96,10 @@ func (s *Server) getJobLogs(c echo.Context) error {
 		return err
 	}
 	return c.String(http.StatusOK, text)
+}
+
+// jobWithCallbacks shows a job with the delivery state of its callbacks.
+type jobWithCallbacks struct {
+	*job.Job
+	Callbacks []job.CallbackDelivery `json:"callbacks,omitempty"`
 }

@@ -29,19 +29,24 @@ type Config struct {
 	Policy       job.Policy // validation settings for build requests
 	MaxBodyBytes int64      // largest accepted request body
 	Supersede    bool       // a new job cancels older queued ones for its ref and image
+	Hooks        HookConfig // webhook secrets and deduplication
 }
 
 // Server serves the API.
 type Server struct {
-	cfg  Config
-	jobs JobStore
-	log  *slog.Logger
-	echo *echo.Echo
+	cfg    Config
+	jobs   JobStore
+	intake IntakeStore
+	log    *slog.Logger
+	echo   *echo.Echo
 }
 
 // New returns a Server backed by jobs.
-func New(cfg Config, jobs JobStore, log *slog.Logger) *Server {
+func New(cfg Config, jobs JobStore, log *slog.Logger, opts ...Option) *Server {
 	s := &Server{cfg: cfg, jobs: jobs, log: log, echo: echo.New()}
+	for _, o := range opts {
+		o(s)
+	}
 	s.echo.HideBanner = true
 	s.echo.HidePort = true
 	s.echo.HTTPErrorHandler = s.handleError

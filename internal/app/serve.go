@@ -41,6 +41,7 @@ type serveConfig struct {
 	LogFormat    string
 	LogLevel     string
 	queueConfig
+	Hooks hookConfig
 	// workerOnly is set by `slipway worker`: no API.
 	workerOnly bool
 }
@@ -61,6 +62,7 @@ func (c *serveConfig) register(s *settings, getenv func(string) string, listen s
 	s.String(&c.LogFormat, "log-format", "SLIPWAY_LOG_FORMAT", "auto", "log format: json, text, or auto (text on a terminal)")
 	s.String(&c.LogLevel, "log-level", "SLIPWAY_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	c.queueConfig.register(s)
+	c.Hooks.register(s)
 }
 
 func defaultDockerConfig(getenv func(string) string) string {
@@ -145,7 +147,22 @@ func runService(ctx context.Context, b Build, cfg serveConfig, stdout, stderr io
 // startAPI starts the HTTP API in g; it stops when ctx ends.
 func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg serveConfig, store *db.DB, log *slog.Logger, ready func(addr string)) error {
 	policy := job.Policy{GitSchemes: cfg.GitProtocols, DefaultTimeout: cfg.BuildTimeout, MaxTimeout: cfg.MaxBuildTimeout}
-	api := server.New(server.Config{Policy: policy, MaxBodyBytes: int64(cfg.MaxBodyBytes), Supersede: cfg.Supersede}, store, log)
+	if err := cfg.Hooks.checkSecrets(); err != nil {
+		return err
+	}
+	if cfg.Hooks.ProjectsFile != "" {
+		if err := loadProjects(ctx, cfg.Hooks.ProjectsFile, store, log); err != nil {
+			return err
+		}
+	}
+	cfg.Hooks.warnOpen(ctx, log)
+	callbacks, err := cfg.Hooks.deliverer(store, log)
+	if err != nil {
+		return err
+	}
+	g.Go(func() error { return callbacks.Run(ctx) })
+	api := server.New(server.Config{Policy: policy, MaxBodyBytes: int64(cfg.MaxBodyBytes), Supersede: cfg.Supersede, Hooks: cfg.Hooks.server()},
+		store, log, server.WithIntake(store))
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
