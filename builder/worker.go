@@ -43,6 +43,7 @@ type Config struct {
 	GitSchemes   []string      // URL schemes git may use
 	DockerConfig string        // path of the Docker config.json with registry credentials
 	WorkDir      string        // where checkouts are made; "" for the system temp dir
+	Metrics      Metrics       // measurements of the builds; nil measures nothing
 }
 
 // Worker runs Concurrency builds at a time until its context ends.
@@ -89,6 +90,7 @@ func (w *Worker) runJob(ctx context.Context, j *job.Job) {
 	log := w.log.With("job_id", j.ID)
 	log.InfoContext(ctx, "build started", "attempt", j.Attempt, "repository", j.Source.Repository, "commit", j.Source.Commit)
 	start := time.Now()
+	w.metrics().JobStarted(j.Attempt)
 	sink := newLogSink(ctx, j.ID, w.queue, log)
 	res, err := w.execute(ctx, j, sink)
 	if err != nil {
@@ -101,7 +103,9 @@ func (w *Worker) runJob(ctx context.Context, j *job.Job) {
 	// The outcome is recorded even when shutdown has begun.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	outcome := string(job.StateSucceeded)
 	if err != nil {
+		outcome = string(job.StateFailed)
 		e := job.Error{Code: job.CodeInternal, Message: err.Error()}
 		var f *job.Failure
 		if errors.As(err, &f) {
@@ -116,6 +120,7 @@ func (w *Worker) runJob(ctx context.Context, j *job.Job) {
 	if err != nil {
 		log.ErrorContext(ctx, "record build outcome", "err", err)
 	}
+	w.metrics().JobFinished(outcome, queueWait(j), time.Since(start))
 }
 
 // execute fetches, builds and pushes one job.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/slipwayci/slipway/builder"
 	"github.com/slipwayci/slipway/db"
+	"github.com/slipwayci/slipway/internal/metrics"
 	"github.com/slipwayci/slipway/job"
 	"github.com/slipwayci/slipway/server"
 )
@@ -40,6 +41,9 @@ type serveConfig struct {
 	MaxBodyBytes int
 	LogFormat    string
 	LogLevel     string
+	// BuildNetworks are the networks jobs may ask RUN steps to use besides
+	// the default bridge.
+	BuildNetworks []string
 }
 
 func (c *serveConfig) register(s *settings, getenv func(string) string, listen string) {
@@ -57,6 +61,7 @@ func (c *serveConfig) register(s *settings, getenv func(string) string, listen s
 	s.Int(&c.MaxBodyBytes, "max-body-bytes", "SLIPWAY_MAX_BODY_BYTES", 1<<20, "largest accepted request body")
 	s.String(&c.LogFormat, "log-format", "SLIPWAY_LOG_FORMAT", "auto", "log format: json, text, or auto (text on a terminal)")
 	s.String(&c.LogLevel, "log-level", "SLIPWAY_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	s.List(&c.BuildNetworks, "build-networks", "SLIPWAY_BUILD_NETWORKS", "", "networks a job may ask its RUN steps to use besides the default bridge (host, or a Docker network name)")
 }
 
 func defaultDockerConfig(getenv func(string) string) string {
@@ -106,8 +111,26 @@ func runService(ctx context.Context, b Build, cfg serveConfig, stdout, stderr io
 		}
 	}
 
-	policy := job.Policy{GitSchemes: cfg.GitProtocols}
-	api := server.New(server.Config{Policy: policy, MaxBodyBytes: int64(cfg.MaxBodyBytes)}, store, log)
+	var (
+		docker     *client.Client
+		pingDocker func(context.Context) error
+	)
+	if cfg.Workers > 0 {
+		if docker, err = dockerClient(cfg.DockerHost); err != nil {
+			return err
+		}
+		defer docker.Close()
+		pingDocker = func(ctx context.Context) error { _, err := docker.Ping(ctx); return err }
+	}
+	m := metrics.New(store, log)
+	policy := job.Policy{GitSchemes: cfg.GitProtocols, BuildNetworks: cfg.BuildNetworks}
+	api := server.New(server.Config{
+		Policy:         policy,
+		MaxBodyBytes:   int64(cfg.MaxBodyBytes),
+		Metrics:        m,
+		MetricsHandler: m.Handler(),
+		Ready:          readinessChecks(store, pingDocker, log),
+	}, store, log)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -132,11 +155,6 @@ func runService(ctx context.Context, b Build, cfg serveConfig, stdout, stderr io
 		return httpSrv.Shutdown(shutdownCtx)
 	})
 	if cfg.Workers > 0 {
-		docker, err := dockerClient(cfg.DockerHost)
-		if err != nil {
-			return err
-		}
-		defer docker.Close()
 		w := builder.New(builder.Config{
 			Owner:        ownerName(),
 			Concurrency:  cfg.Workers,
@@ -146,6 +164,7 @@ func runService(ctx context.Context, b Build, cfg serveConfig, stdout, stderr io
 			GitSchemes:   cfg.GitProtocols,
 			DockerConfig: cfg.DockerConfig,
 			WorkDir:      cfg.WorkDir,
+			Metrics:      m,
 		}, store, docker, log)
 		g.Go(func() error { return w.Run(gctx) })
 	}
