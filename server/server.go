@@ -50,8 +50,9 @@ func New(cfg Config, jobs JobStore, log *slog.Logger) *Server {
 	s.echo.HidePort = true
 	s.echo.HTTPErrorHandler = s.handleError
 	s.echo.Use(s.requestID())
-	s.echo.Use(middleware.Recover())
+	// Measured outside Recover, so a handler's panic counts as the 500 it is.
 	s.echo.Use(s.measureRequests())
+	s.echo.Use(middleware.Recover())
 	s.echo.Use(s.requestLogger())
 	s.routes()
 	return s
