@@ -47,7 +47,8 @@ type serveConfig struct {
 }
 
 func (c *serveConfig) register(s *settings, getenv func(string) string, listen string) {
-	s.String(&c.DatabaseURL, "database-url", "SLIPWAY_DATABASE_URL", "", "Postgres connection URL (postgres://user:pass@host:5432/db)")
+	// A secret: the URL usually carries the password, which --help must not echo.
+	s.Secret(&c.DatabaseURL, "database-url", "SLIPWAY_DATABASE_URL", "Postgres connection URL (postgres://user:pass@host:5432/db)")
 	s.String(&c.Listen, "listen", "SLIPWAY_LISTEN", listen, "address the HTTP API listens on")
 	s.Int(&c.Workers, "workers", "SLIPWAY_WORKERS", 2, "builds run at once by this process (0: API only)")
 	s.Bool(&c.Migrate, "migrate", "SLIPWAY_MIGRATE", true, "apply database migrations on start")
@@ -196,7 +197,7 @@ func ownerName() string {
 func migrate(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	var url, format, level string
 	s := newSettings("migrate", getenv, stderr)
-	s.String(&url, "database-url", "SLIPWAY_DATABASE_URL", "", "Postgres connection URL")
+	s.Secret(&url, "database-url", "SLIPWAY_DATABASE_URL", "Postgres connection URL")
 	s.String(&format, "log-format", "SLIPWAY_LOG_FORMAT", "auto", "log format: json, text, or auto")
 	s.String(&level, "log-level", "SLIPWAY_LOG_LEVEL", "info", "log level")
 	if err := s.Parse(args); err != nil {
