@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
 
@@ -42,6 +43,7 @@ func TestDogfood(t *testing.T) {
 	top := gitOut(t, "rev-parse", "--show-toplevel")
 	commit := gitOut(t, "rev-parse", "HEAD")
 	proxy := moduleProxy(t)
+	removeBuildLeftovers(t, docker, goImage, runtimeImage)
 
 	slip := startSlipway(t, map[string]string{
 		"SLIPWAY_BUILD_NETWORKS": "host",
@@ -182,4 +184,41 @@ func waitJobFor(t *testing.T, base, id string, timeout time.Duration) jobView {
 		}
 		time.Sleep(time.Second)
 	}
+}
+
+// removeBuildLeftovers deletes, when the test ends, the untagged images the
+// legacy builder leaves behind (the build stage is ~1 GB with the Go build
+// cache): those created during the test that descend from one of bases.
+func removeBuildLeftovers(t *testing.T, docker *client.Client, bases ...string) {
+	t.Helper()
+	ctx := context.Background()
+	baseIDs := map[string]bool{}
+	for _, b := range bases {
+		if img, err := docker.ImageInspect(ctx, b); err == nil {
+			baseIDs[img.ID] = true
+		}
+	}
+	start := time.Now().Add(-time.Second).Unix()
+	t.Cleanup(func() {
+		all, err := docker.ImageList(ctx, image.ListOptions{All: true})
+		if err != nil {
+			t.Logf("list images: %v", err)
+			return
+		}
+		parent := map[string]string{}
+		for _, im := range all {
+			parent[im.ID] = im.ParentID
+		}
+		for _, im := range all {
+			if len(im.RepoTags) > 0 && im.RepoTags[0] != "<none>:<none>" || im.Created < start {
+				continue
+			}
+			for p := im.ParentID; p != ""; p = parent[p] {
+				if baseIDs[p] {
+					_, _ = docker.ImageRemove(ctx, im.ID, image.RemoveOptions{PruneChildren: true})
+					break
+				}
+			}
+		}
+	})
 }
