@@ -25,9 +25,13 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 // instance is a Slipway started through run, as the binary would be.
 type instance struct {
-	URL string
-	DB  string
+	URL  string
+	DB   string
+	logs *syncBuffer
 }
+
+// Logs returns what the instance has logged so far.
+func (i *instance) Logs() string { return i.logs.String() }
 
 // startSlipway runs `slipway serve` in-process on a free port and stops it
 // when the test ends.
@@ -86,7 +90,7 @@ func startSlipway(t *testing.T, env map[string]string) *instance {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return &instance{URL: base, DB: dbURL}
+	return &instance{URL: base, DB: dbURL, logs: &logs}
 }
 
 type syncBuffer struct {

@@ -82,7 +82,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	p.Title = http.StatusText(p.Status)
 	p.Instance = c.Request().URL.Path
 	if p.Status >= 500 {
-		s.log.ErrorContext(c.Request().Context(), "request failed", "method", c.Request().Method,
+		s.log.ErrorContext(c.Request().Context(), "request failed", "request_id", requestIDOf(c), "method", c.Request().Method,
 			"route", c.Path(), "status", p.Status, "err", err)
 	}
 	body, _ := json.Marshal(p)

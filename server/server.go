@@ -30,26 +30,37 @@ type Config struct {
 	MaxBodyBytes int64      // largest accepted request body
 	Supersede    bool       // a new job cancels older queued ones for its ref and image
 	Hooks        HookConfig // webhook secrets and deduplication
+
+	Metrics        Metrics      // measurements of the API; nil measures nothing
+	MetricsHandler http.Handler // serves GET /metrics; nil leaves the route out
+	Ready          []Check      // what GET /readyz checks
 }
 
 // Server serves the API.
 type Server struct {
-	cfg    Config
-	jobs   JobStore
-	intake IntakeStore
-	log    *slog.Logger
-	echo   *echo.Echo
+	cfg     Config
+	jobs    JobStore
+	intake  IntakeStore
+	log     *slog.Logger
+	echo    *echo.Echo
+	metrics Metrics
 }
 
 // New returns a Server backed by jobs.
 func New(cfg Config, jobs JobStore, log *slog.Logger, opts ...Option) *Server {
-	s := &Server{cfg: cfg, jobs: jobs, log: log, echo: echo.New()}
+	s := &Server{cfg: cfg, jobs: jobs, log: log, echo: echo.New(), metrics: cfg.Metrics}
+	if s.metrics == nil {
+		s.metrics = nopMetrics{}
+	}
 	for _, o := range opts {
 		o(s)
 	}
 	s.echo.HideBanner = true
 	s.echo.HidePort = true
 	s.echo.HTTPErrorHandler = s.handleError
+	s.echo.Use(s.requestID())
+	// Measured outside Recover, so a handler's panic counts as the 500 it is.
+	s.echo.Use(s.measureRequests())
 	s.echo.Use(middleware.Recover())
 	s.echo.Use(s.requestLogger())
 	s.routes()
@@ -69,7 +80,7 @@ func (s *Server) requestLogger() echo.MiddlewareFunc {
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
 			// The path only: query strings may carry what should not be logged.
 			s.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
-				slog.String("method", v.Method), slog.String("path", v.URIPath),
+				slog.String("request_id", requestIDOf(c)), slog.String("method", v.Method), slog.String("path", v.URIPath),
 				slog.Int("status", v.Status), slog.Duration("latency", v.Latency))
 			return nil
 		},
