@@ -2,7 +2,6 @@ package server
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -49,7 +48,7 @@ func (s *Server) getJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, j)
+	return writeCached(c, j)
 }
 
 func (s *Server) getJobLogs(c echo.Context) error {
@@ -57,13 +56,14 @@ func (s *Server) getJobLogs(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	since := 0
-	if v := q.Get("since"); v != "" {
-		if since, err = strconv.Atoi(v); err != nil || since < 0 {
-			return badRequest("since must be a non-negative line number.")
-		}
+	opts, err := parseLogQuery(q, c.Request().Header.Get("Last-Event-ID"))
+	if err != nil {
+		return err
 	}
-	text, err := s.jobs.Log(c.Request().Context(), c.Param("id"), since)
+	if opts.follow {
+		return s.followLog(c, c.Param("id"), opts.since)
+	}
+	text, err := s.jobs.Log(c.Request().Context(), c.Param("id"), opts.since)
 	if err != nil {
 		return err
 	}

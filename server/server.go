@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -19,30 +20,49 @@ type JobStore interface {
 	CreateJob(ctx context.Context, spec job.Spec) (*job.Job, error)
 	Job(ctx context.Context, id string) (*job.Job, error)
 	Log(ctx context.Context, id string, since int) (string, error)
+	ListJobs(ctx context.Context, q job.ListQuery) ([]*job.Job, error)
+	Stats(ctx context.Context) (*job.Stats, error)
+	LogLines(ctx context.Context, id string, since, limit int) ([]job.LogLine, error)
 }
 
 // Config tunes the API.
 type Config struct {
 	Policy       job.Policy // validation settings for build requests
 	MaxBodyBytes int64      // largest accepted request body
+
+	AdminToken      string        // bootstrap admin bearer token; empty for none
+	PublicReads     bool          // serve reads without a token
+	CORSOrigins     []string      // browser origins allowed to call the API, exactly
+	LogPollInterval time.Duration // how often log followers look for new lines
 }
 
 // Server serves the API.
 type Server struct {
-	cfg  Config
-	jobs JobStore
-	log  *slog.Logger
-	echo *echo.Echo
+	cfg       Config
+	jobs      JobStore
+	tokens    TokenStore
+	adminHash []byte
+	log       *slog.Logger
+	echo      *echo.Echo
 }
 
-// New returns a Server backed by jobs.
-func New(cfg Config, jobs JobStore, log *slog.Logger) *Server {
-	s := &Server{cfg: cfg, jobs: jobs, log: log, echo: echo.New()}
+// New returns a Server backed by jobs, authenticating with tokens.
+func New(cfg Config, jobs JobStore, tokens TokenStore, log *slog.Logger) *Server {
+	if cfg.LogPollInterval <= 0 {
+		cfg.LogPollInterval = 500 * time.Millisecond
+	}
+	s := &Server{cfg: cfg, jobs: jobs, tokens: tokens, log: log, echo: echo.New()}
+	if cfg.AdminToken != "" {
+		s.adminHash = job.HashToken(cfg.AdminToken)
+	}
 	s.echo.HideBanner = true
 	s.echo.HidePort = true
 	s.echo.HTTPErrorHandler = s.handleError
 	s.echo.Use(middleware.Recover())
 	s.echo.Use(s.requestLogger())
+	if len(cfg.CORSOrigins) > 0 {
+		s.echo.Use(s.cors())
+	}
 	s.routes()
 	return s
 }

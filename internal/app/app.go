@@ -46,6 +46,7 @@ Commands:
   serve     run the API and build workers
   migrate   apply database migrations and exit
   dev       run a local instance with Postgres and a registry in Docker
+  token     create an API token (token create --scope read|admin --name NAME)
   version   print the version
 
 Run "slipway <command> --help" for a command's settings.
@@ -65,6 +66,8 @@ func Run(ctx context.Context, b Build, args []string, getenv func(string) string
 		return migrate(ctx, rest, getenv, stderr)
 	case "dev":
 		return dev(ctx, b, rest, getenv, stdout, stderr)
+	case "token":
+		return tokenCmd(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString(b))
 		return nil

@@ -40,6 +40,11 @@ type serveConfig struct {
 	MaxBodyBytes int
 	LogFormat    string
 	LogLevel     string
+
+	AdminToken      string
+	PublicReads     bool
+	CORSOrigins     []string
+	LogPollInterval time.Duration
 }
 
 func (c *serveConfig) register(s *settings, getenv func(string) string, listen string) {
@@ -57,6 +62,7 @@ func (c *serveConfig) register(s *settings, getenv func(string) string, listen s
 	s.Int(&c.MaxBodyBytes, "max-body-bytes", "SLIPWAY_MAX_BODY_BYTES", 1<<20, "largest accepted request body")
 	s.String(&c.LogFormat, "log-format", "SLIPWAY_LOG_FORMAT", "auto", "log format: json, text, or auto (text on a terminal)")
 	s.String(&c.LogLevel, "log-level", "SLIPWAY_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	c.registerAPI(s)
 }
 
 func defaultDockerConfig(getenv func(string) string) string {
@@ -106,8 +112,18 @@ func runService(ctx context.Context, b Build, cfg serveConfig, stdout, stderr io
 		}
 	}
 
+	if err := checkAuthConfig(ctx, cfg, store); err != nil {
+		return err
+	}
 	policy := job.Policy{GitSchemes: cfg.GitProtocols}
-	api := server.New(server.Config{Policy: policy, MaxBodyBytes: int64(cfg.MaxBodyBytes)}, store, log)
+	api := server.New(server.Config{
+		Policy:          policy,
+		MaxBodyBytes:    int64(cfg.MaxBodyBytes),
+		AdminToken:      cfg.AdminToken,
+		PublicReads:     cfg.PublicReads,
+		CORSOrigins:     cfg.CORSOrigins,
+		LogPollInterval: cfg.LogPollInterval,
+	}, store, store, log)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
