@@ -40,7 +40,7 @@ func (d *DB) ListJobs(ctx context.Context, q job.ListQuery) ([]*job.Job, error) 
 		where = append(where, "image_name = "+arg(q.Image))
 	}
 	if q.Commit != "" {
-		if len(q.Commit) == 40 {
+		if len(q.Commit) == 40 || len(q.Commit) == 64 {
 			where = append(where, "commit_sha = "+arg(q.Commit))
 		} else {
 			// The prefix is hex only (checked by the caller), so it holds no

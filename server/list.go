@@ -93,7 +93,7 @@ func parseListQuery(raw url.Values) (job.ListQuery, error) {
 			q.Project = v
 		case "commit":
 			v = strings.ToLower(v)
-			if len(v) < 7 || len(v) > 40 || strings.Trim(v, "0123456789abcdef") != "" {
+			if len(v) < 7 || len(v) > 64 || strings.Trim(v, "0123456789abcdef") != "" {
 				return q, badRequest("commit must be a full commit id or a prefix of at least 7 hex digits.")
 			}
 			q.Commit = v
