@@ -97,10 +97,16 @@ func (s *Server) authorize(c echo.Context, need job.Scope) error {
 
 // requireAuth guards /api/v1: reads need scope read, everything else and all
 // of /api/v1/tokens need admin. Webhooks carry their own per-source secrets
-// and the OpenAPI document is public.
+// and the OpenAPI document is public. Unknown /api/v1 routes need a token
+// too, so the API's shape is not revealed to strangers.
 func (s *Server) requireAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		need, ok := scopeFor(c.Request().Method, c.Path())
+		route := c.Path()
+		if !strings.HasPrefix(route, "/api/v1/") {
+			// An unmatched request has no route: judge it by its path.
+			route = c.Request().URL.Path
+		}
+		need, ok := scopeFor(c.Request().Method, route)
 		if !ok {
 			return next(c)
 		}
@@ -115,7 +121,8 @@ func (s *Server) requireAuth(next echo.HandlerFunc) echo.HandlerFunc {
 // guard it.
 func scopeFor(method, route string) (job.Scope, bool) {
 	switch {
-	case strings.HasPrefix(route, "/api/v1/hooks/"), route == "/api/v1/openapi.yaml":
+	case !strings.HasPrefix(route, "/api/v1/"),
+		strings.HasPrefix(route, "/api/v1/hooks/"), route == "/api/v1/openapi.yaml":
 		return "", false
 	case strings.HasPrefix(route, "/api/v1/tokens"):
 		return job.ScopeAdmin, true

@@ -5,7 +5,7 @@ func (s *Server) routes() {
 	s.echo.GET("/healthz", s.healthz)
 	s.dashboardRoutes()
 
-	api := s.echo.Group("/api/v1", s.requireAuth)
+	api := s.echo.Group("/api/v1")
 	api.GET("/openapi.yaml", s.openAPI)
 	api.POST("/jobs", s.createJob)
 	api.GET("/jobs", s.listJobs)

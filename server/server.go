@@ -63,6 +63,9 @@ func New(cfg Config, jobs JobStore, tokens TokenStore, log *slog.Logger) *Server
 	if len(cfg.CORSOrigins) > 0 {
 		s.echo.Use(s.cors())
 	}
+	// At the root rather than on the group, so that unknown /api/v1 routes
+	// and methods still get their 404 and 405 (after authentication).
+	s.echo.Use(s.requireAuth)
 	s.routes()
 	return s
 }
