@@ -25,15 +25,32 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 // instance is a Slipway started through run, as the binary would be.
 type instance struct {
-	URL string
-	DB  string
+	URL  string
+	DB   string
+	logs *syncBuffer
+}
+
+// adminToken is the bootstrap admin token every test instance accepts.
+const adminToken = "e2e-admin-token-0123456789abcdefghijklmnopqrstuv"
+
+// authGet is http.Get with the admin token.
+func authGet(url string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	return http.DefaultClient.Do(req)
 }
 
 // startSlipway runs `slipway serve` in-process on a free port and stops it
-// when the test ends.
+// when the test ends. It uses a new database unless env names one.
 func startSlipway(t *testing.T, env map[string]string) *instance {
 	t.Helper()
-	dbURL := testenv.Postgres(t)
+	dbURL := env["SLIPWAY_DATABASE_URL"]
+	if dbURL == "" {
+		dbURL = testenv.Postgres(t)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -46,6 +63,7 @@ func startSlipway(t *testing.T, env map[string]string) *instance {
 		"SLIPWAY_GIT_PROTOCOLS": "file",
 		"SLIPWAY_POLL_INTERVAL": "100ms",
 		"SLIPWAY_LOG_FORMAT":    "text",
+		"SLIPWAY_ADMIN_TOKEN":   adminToken,
 		"HOME":                  os.Getenv("HOME"),
 		"PATH":                  os.Getenv("PATH"),
 	}
@@ -86,7 +104,7 @@ func startSlipway(t *testing.T, env map[string]string) *instance {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return &instance{URL: base, DB: dbURL}
+	return &instance{URL: base, DB: dbURL, logs: &logs}
 }
 
 type syncBuffer struct {
@@ -125,7 +143,13 @@ func postJob(t *testing.T, base string, body any) (*http.Response, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Post(base+"/api/v1/jobs", "application/json", bytes.NewReader(data))
+	req, err := http.NewRequest(http.MethodPost, base+"/api/v1/jobs", bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +163,7 @@ func waitJob(t *testing.T, base, id string) jobView {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		resp, err := http.Get(base + "/api/v1/jobs/" + id)
+		resp, err := authGet(base + "/api/v1/jobs/" + id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,7 +185,7 @@ func waitJob(t *testing.T, base, id string) jobView {
 
 func getText(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := authGet(url)
 	if err != nil {
 		t.Fatal(err)
 	}
