@@ -18,6 +18,7 @@ import (
 	"github.com/docker/docker/errdefs"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/slipwayci/slipway/internal/apitest"
 	"github.com/slipwayci/slipway/internal/testenv"
 )
 
@@ -33,14 +34,16 @@ type instance struct {
 // adminToken is the bootstrap admin token every test instance accepts.
 const adminToken = "e2e-admin-token-0123456789abcdefghijklmnopqrstuv"
 
-// authGet is http.Get with the admin token.
-func authGet(url string) (*http.Response, error) {
+// authGet is http.Get with the admin token; the answer is validated
+// against openapi.yaml.
+func authGet(t *testing.T, url string) (*http.Response, error) {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+adminToken)
-	return http.DefaultClient.Do(req)
+	return apitest.Shared(t).Client(t).Do(req)
 }
 
 // startSlipway runs `slipway serve` in-process on a free port and stops it
@@ -149,7 +152,7 @@ func postJob(t *testing.T, base string, body any) (*http.Response, []byte) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+adminToken)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apitest.Shared(t).Client(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +166,7 @@ func waitJob(t *testing.T, base, id string) jobView {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		resp, err := authGet(base + "/api/v1/jobs/" + id)
+		resp, err := authGet(t, base+"/api/v1/jobs/"+id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,7 +188,7 @@ func waitJob(t *testing.T, base, id string) jobView {
 
 func getText(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := authGet(url)
+	resp, err := authGet(t, url)
 	if err != nil {
 		t.Fatal(err)
 	}

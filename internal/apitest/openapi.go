@@ -61,6 +61,23 @@ func NewValidator(tb testing.TB) *Validator {
 	return &Validator{doc: doc, router: r}
 }
 
+var shared struct {
+	mu sync.Mutex
+	v  *Validator
+}
+
+// Shared returns one Validator for the whole test binary, so helpers that
+// make many requests load the document once.
+func Shared(tb testing.TB) *Validator {
+	tb.Helper()
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.v == nil {
+		shared.v = NewValidator(tb)
+	}
+	return shared.v
+}
+
 // Checked returns how many answers were validated.
 func (v *Validator) Checked() int {
 	v.mu.Lock()
