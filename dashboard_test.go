@@ -154,7 +154,7 @@ func TestDashboard(t *testing.T) {
 
 	resp, body := postJob(t, api.URL, map[string]any{
 		"source":  map[string]any{"repository": repo, "commit": commit, "ref": "refs/heads/main"},
-		"build":   map[string]any{"args": map[string]string{"BASE": base}},
+		"build":   map[string]any{"args": map[string]string{"BASE": base}, "no_cache": true}, // a cached RUN prints nothing
 		"image":   map[string]any{"name": name, "tags": []string{"1.0.0"}},
 		"trigger": map[string]any{"system": "jenkins", "job": "app/main", "build_number": "7", "url": "https://jenkins.example.com/job/app/7/"},
 	})
@@ -203,7 +203,7 @@ func TestDashboard(t *testing.T) {
 	// Cancel: a slow job, cancelled from its page while it runs.
 	resp, body = postJob(t, api.URL, map[string]any{
 		"source": map[string]any{"repository": repo, "commit": commit},
-		"build":  map[string]any{"dockerfile": "Dockerfile.slow", "args": map[string]string{"BASE": base}},
+		"build":  map[string]any{"dockerfile": "Dockerfile.slow", "args": map[string]string{"BASE": base}, "no_cache": true},
 		"image":  map[string]any{"name": name + "-slow", "tags": []string{"slow"}},
 	})
 	if resp.StatusCode != http.StatusAccepted {
@@ -233,7 +233,31 @@ func TestDashboard(t *testing.T) {
 	}
 
 	waitFor(t, ctx, "the slow job in the list", fmt.Sprintf(`document.querySelector('tr[data-job=%s]') !== null`, jsString(slow.ID)))
+	rows := func(n int) string { return fmt.Sprintf(`document.querySelectorAll('#jobs tbody tr').length === %d`, n) }
+	waitFor(t, ctx, "both jobs listed", rows(2))
 	screenshot(t, ctx, dir, "list.png")
+
+	// Search by image, then by commit prefix, then narrow by state.
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#search-field"), "image"),
+		chromedp.SendKeys(chromedp.CSS("#search"), name+"-slow"),
+		chromedp.Click(chromedp.CSS("#filters button[type=submit]")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the image search", rows(1)+fmt.Sprintf(` && document.querySelector('tr[data-job=%s]') !== null`, jsString(slow.ID)))
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#search-field"), "commit"),
+		chromedp.SetValue(chromedp.CSS("#search"), commit[:8]),
+		chromedp.Click(chromedp.CSS("#filters button[type=submit]")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the commit search", rows(2))
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#filters input[value=succeeded]`))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the state filter", rows(1)+fmt.Sprintf(` && document.querySelector('tr[data-job=%s]') !== null`, jsString(created.ID)))
 
 	// A phone-sized screen shows the list as cards.
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)); err != nil {
