@@ -43,12 +43,12 @@ func problemFor(err error) Problem {
 	var (
 		verr *job.ValidationError
 		rerr *requestError
-		aerr *authError
+		terr *tokenError
 		herr *echo.HTTPError
 	)
 	switch {
-	case errors.As(err, &aerr):
-		return Problem{Status: aerr.status, Detail: aerr.detail, challenge: aerr.challenge}
+	case errors.As(err, &terr):
+		return Problem{Status: terr.status, Detail: terr.detail, challenge: terr.challenge}
 	case errors.As(err, &verr):
 		return Problem{Status: http.StatusUnprocessableEntity, Detail: "The request is not valid; see errors.", Errors: verr.Fields}
 	case errors.As(err, &rerr):

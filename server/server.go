@@ -42,6 +42,7 @@ type Server struct {
 	jobs      JobStore
 	tokens    TokenStore
 	adminHash []byte
+	ownAuth   map[string]bool // "METHOD route" of routes that check credentials themselves
 	log       *slog.Logger
 	echo      *echo.Echo
 }
@@ -51,7 +52,7 @@ func New(cfg Config, jobs JobStore, tokens TokenStore, log *slog.Logger) *Server
 	if cfg.LogPollInterval <= 0 {
 		cfg.LogPollInterval = 500 * time.Millisecond
 	}
-	s := &Server{cfg: cfg, jobs: jobs, tokens: tokens, log: log, echo: echo.New()}
+	s := &Server{cfg: cfg, jobs: jobs, tokens: tokens, ownAuth: map[string]bool{}, log: log, echo: echo.New()}
 	if cfg.AdminToken != "" {
 		s.adminHash = job.HashToken(cfg.AdminToken)
 	}
