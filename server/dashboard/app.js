@@ -208,7 +208,17 @@ function renderJob(j) {
     detail(dl, "Digest", el("span", { class: "mono", id: "digest", text: j.result.digest }), copyButton(j.result.digest));
   }
   detail(dl, "Trigger", triggerCell(j.trigger) || "—");
-  detail(dl, "Attempts", String(j.attempt));
+  detail(dl, "Attempts", String(j.attempt) + (j.max_attempts ? " of " + j.max_attempts : ""));
+  if (Array.isArray(j.attempts) && j.attempts.length) {
+    const ol = el("ol", { class: "attempts" });
+    for (const a of j.attempts) {
+      ol.append(el("li", { text: a.outcome + (a.worker ? " on " + a.worker : "") +
+        (a.error ? " — " + a.error.code + ": " + a.error.message : "") }));
+    }
+    detail(dl, "Attempt history", ol);
+  }
+  if (j.retry_of) detail(dl, "Retry of", el("a", { href: "#/jobs/" + j.retry_of, text: j.retry_of }));
+  if (j.retried_by) detail(dl, "Retried by", el("a", { href: "#/jobs/" + j.retried_by, text: j.retried_by }));
   detail(dl, "Created", when(j.created_at));
   detail(dl, "Started", when(j.started_at));
   detail(dl, "Finished", when(j.finished_at));
