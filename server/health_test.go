@@ -28,7 +28,7 @@ func TestReadyz(t *testing.T) {
 		{"hanging", []Check{{"postgres", ok}, {"docker", hang}}, http.StatusServiceUnavailable, []string{"docker"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := New(Config{Ready: tc.checks}, nil, slog.New(slog.DiscardHandler))
+			s := New(Config{Ready: tc.checks}, nil, nil, slog.New(slog.DiscardHandler))
 			rec := httptest.NewRecorder()
 			req := httptest.NewRequest(http.MethodGet, "/readyz", nil)
 			ctx, cancel := context.WithTimeout(req.Context(), 100*time.Millisecond)

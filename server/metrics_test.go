@@ -37,10 +37,12 @@ func (m *recordedMetrics) WebhookReceived(source, outcome string) {
 // path, and build requests count by outcome.
 func TestMetricsLabels(t *testing.T) {
 	m := &recordedMetrics{}
-	s := New(Config{Policy: job.Policy{GitSchemes: []string{"https"}}, MaxBodyBytes: 1 << 20, Metrics: m}, &fakeStore{}, slog.New(slog.DiscardHandler))
+	s := New(Config{Policy: job.Policy{GitSchemes: []string{"https"}}, MaxBodyBytes: 1 << 20, Metrics: m, AdminToken: testAdminToken},
+		&fakeStore{}, fakeTokens{}, slog.New(slog.DiscardHandler))
 	do := func(method, path, body string) {
 		req := httptest.NewRequest(method, path, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+testAdminToken)
 		s.ServeHTTP(httptest.NewRecorder(), req)
 	}
 	valid := `{"source":{"repository":"https://git.example.com/a.git","commit":"` + strings.Repeat("a", 40) + `"},"image":{"name":"example.com/a"}}`
@@ -67,7 +69,7 @@ func TestMetricsLabels(t *testing.T) {
 
 func TestRequestIDMiddleware(t *testing.T) {
 	var logs bytes.Buffer
-	s := New(Config{}, &fakeStore{}, slog.New(slog.NewJSONHandler(&logs, nil)))
+	s := New(Config{}, &fakeStore{}, fakeTokens{}, slog.New(slog.NewJSONHandler(&logs, nil)))
 	for _, tc := range []struct {
 		sent string
 		keep bool

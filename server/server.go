@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -22,6 +23,9 @@ type JobStore interface {
 	Cancel(ctx context.Context, id string) (*job.Job, error)
 	Retry(ctx context.Context, id string) (*job.Job, error)
 	Supersede(ctx context.Context, newer *job.Job) (int, error)
+	ListJobs(ctx context.Context, q job.ListQuery) ([]*job.Job, error)
+	Stats(ctx context.Context) (*job.Stats, error)
+	LogLines(ctx context.Context, id string, since, limit int) ([]job.LogLine, error)
 }
 
 // Config tunes the API.
@@ -34,21 +38,35 @@ type Config struct {
 	Metrics        Metrics      // measurements of the API; nil measures nothing
 	MetricsHandler http.Handler // serves GET /metrics; nil leaves the route out
 	Ready          []Check      // what GET /readyz checks
+
+	AdminToken      string        // bootstrap admin bearer token; empty for none
+	PublicReads     bool          // serve reads without a token
+	CORSOrigins     []string      // browser origins allowed to call the API, exactly
+	LogPollInterval time.Duration // how often log followers look for new lines
 }
 
 // Server serves the API.
 type Server struct {
-	cfg     Config
-	jobs    JobStore
-	intake  IntakeStore
-	log     *slog.Logger
-	echo    *echo.Echo
-	metrics Metrics
+	cfg       Config
+	jobs      JobStore
+	intake    IntakeStore
+	tokens    TokenStore
+	adminHash []byte
+	ownAuth   map[string]bool // "METHOD route" of routes that check credentials themselves
+	log       *slog.Logger
+	echo      *echo.Echo
+	metrics   Metrics
 }
 
-// New returns a Server backed by jobs.
-func New(cfg Config, jobs JobStore, log *slog.Logger, opts ...Option) *Server {
-	s := &Server{cfg: cfg, jobs: jobs, log: log, echo: echo.New(), metrics: cfg.Metrics}
+// New returns a Server backed by jobs, authenticating with tokens.
+func New(cfg Config, jobs JobStore, tokens TokenStore, log *slog.Logger, opts ...Option) *Server {
+	if cfg.LogPollInterval <= 0 {
+		cfg.LogPollInterval = 500 * time.Millisecond
+	}
+	s := &Server{cfg: cfg, jobs: jobs, tokens: tokens, ownAuth: map[string]bool{}, log: log, echo: echo.New(), metrics: cfg.Metrics}
+	if cfg.AdminToken != "" {
+		s.adminHash = job.HashToken(cfg.AdminToken)
+	}
 	if s.metrics == nil {
 		s.metrics = nopMetrics{}
 	}
@@ -63,6 +81,12 @@ func New(cfg Config, jobs JobStore, log *slog.Logger, opts ...Option) *Server {
 	s.echo.Use(s.measureRequests())
 	s.echo.Use(middleware.Recover())
 	s.echo.Use(s.requestLogger())
+	if len(cfg.CORSOrigins) > 0 {
+		s.echo.Use(s.cors())
+	}
+	// At the root rather than on the group, so that unknown /api/v1 routes
+	// and methods still get their 404 and 405 (after authentication).
+	s.echo.Use(s.requireAuth)
 	s.routes()
 	return s
 }

@@ -114,7 +114,7 @@ func TestDeployYAMLParses(t *testing.T) {
 // routeExists asks a real server whether GET path is a route.
 func routeExists(t *testing.T, path string) bool {
 	t.Helper()
-	srv := server.New(server.Config{MetricsHandler: http.NotFoundHandler()}, nil, slog.New(slog.DiscardHandler))
+	srv := server.New(server.Config{MetricsHandler: http.NotFoundHandler()}, nil, nil, slog.New(slog.DiscardHandler))
 	rec := httptest.NewRecorder()
 	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 	return rec.Code != http.StatusNotFound && rec.Code != http.StatusMethodNotAllowed

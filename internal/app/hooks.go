@@ -80,19 +80,6 @@ func (c *hookConfig) checkSecrets() error {
 	return nil
 }
 
-// warnOpen says which endpoints take requests from anyone.
-func (c *hookConfig) warnOpen(ctx context.Context, log *slog.Logger) {
-	for env, v := range map[string]string{
-		"SLIPWAY_HOOK_SECRET":         c.NativeSecret,
-		"SLIPWAY_HOOK_SECRET_JENKINS": c.JenkinsSecret,
-		"SLIPWAY_HOOK_SECRET_BAMBOO":  c.BambooSecret,
-	} {
-		if strings.TrimSpace(v) == "" {
-			log.WarnContext(ctx, "endpoint accepts unauthenticated requests", "unset", env)
-		}
-	}
-}
-
 func (c *hookConfig) deliverer(store callback.Outbox, log *slog.Logger) (*callback.Deliverer, error) {
 	for env, d := range map[string]time.Duration{
 		"SLIPWAY_CALLBACK_MIN_BACKOFF":   c.CallbackMinDelay,

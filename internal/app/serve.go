@@ -49,6 +49,11 @@ type serveConfig struct {
 	BuildNetworks []string
 	// workerOnly is set by `slipway worker`: no API.
 	workerOnly bool
+
+	AdminToken      string
+	PublicReads     bool
+	CORSOrigins     []string
+	LogPollInterval time.Duration
 }
 
 func (c *serveConfig) register(s *settings, getenv func(string) string, listen string) {
@@ -70,6 +75,7 @@ func (c *serveConfig) register(s *settings, getenv func(string) string, listen s
 	s.List(&c.BuildNetworks, "build-networks", "SLIPWAY_BUILD_NETWORKS", "", "networks a job may ask its RUN steps to use besides the default bridge (host, or a Docker network name)")
 	c.queueConfig.register(s)
 	c.Hooks.register(s)
+	c.registerAPI(s)
 }
 
 func defaultDockerConfig(getenv func(string) string) string {
@@ -165,6 +171,9 @@ func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg serveConfig, 
 	workerReady func(context.Context) error, log *slog.Logger, ready func(addr string)) error {
 	policy := job.Policy{GitSchemes: cfg.GitProtocols, DefaultTimeout: cfg.BuildTimeout, MaxTimeout: cfg.MaxBuildTimeout,
 		BuildNetworks: cfg.BuildNetworks}
+	if err := checkAuthConfig(ctx, cfg, store); err != nil {
+		return err
+	}
 	if err := cfg.Hooks.checkSecrets(); err != nil {
 		return err
 	}
@@ -173,7 +182,6 @@ func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg serveConfig, 
 			return err
 		}
 	}
-	cfg.Hooks.warnOpen(ctx, log)
 	callbacks, err := cfg.Hooks.deliverer(store, log)
 	if err != nil {
 		return err
@@ -187,7 +195,12 @@ func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg serveConfig, 
 		Metrics:        m,
 		MetricsHandler: m.Handler(),
 		Ready:          readinessChecks(store, workerReady, log),
-	}, store, log, server.WithIntake(store))
+
+		AdminToken:      cfg.AdminToken,
+		PublicReads:     cfg.PublicReads,
+		CORSOrigins:     cfg.CORSOrigins,
+		LogPollInterval: cfg.LogPollInterval,
+	}, store, store, log, server.WithIntake(store))
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

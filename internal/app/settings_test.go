@@ -45,7 +45,11 @@ func registeredSettings(t *testing.T) []setting {
 	var all []setting
 	for _, cmd := range commands(t) {
 		var help strings.Builder
-		err := Run(context.Background(), Build{}, []string{"slipway", cmd, "--help"}, func(string) string { return "" }, io.Discard, &help)
+		args := []string{"slipway", cmd, "--help"}
+		if cmd == "token" {
+			args = []string{"slipway", "token", "create", "--help"}
+		}
+		err := Run(context.Background(), Build{}, args, func(string) string { return "" }, io.Discard, &help)
 		if ExitCode(err) != 0 {
 			continue // a command without settings (version) has no --help
 		}
