@@ -7,7 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/slipwayci/slipway/openapi"
+	"github.com/slipwayci/slipway/server/openapi"
 )
 
 // The dashboard is plain HTML, CSS and JavaScript written for Slipway: no

@@ -20,7 +20,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
 
-	"github.com/slipwayci/slipway/openapi"
+	"github.com/slipwayci/slipway/server/openapi"
 )
 
 // Validator validates answers against the OpenAPI document.

@@ -11,7 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/slipwayci/slipway/callback"
+	"github.com/slipwayci/slipway/internal/callback"
 	"github.com/slipwayci/slipway/internal/webhooksig"
 	"github.com/slipwayci/slipway/job"
 	"github.com/slipwayci/slipway/server"
@@ -80,7 +80,7 @@ func (c *hookConfig) checkSecrets() error {
 	return nil
 }
 
-func (c *hookConfig) deliverer(store callback.Outbox, log *slog.Logger) (*callback.Deliverer, error) {
+func (c *hookConfig) deliverer(store callback.Outbox, m callback.Metrics, log *slog.Logger) (*callback.Deliverer, error) {
 	for env, d := range map[string]time.Duration{
 		"SLIPWAY_CALLBACK_MIN_BACKOFF":   c.CallbackMinDelay,
 		"SLIPWAY_CALLBACK_MAX_BACKOFF":   c.CallbackMaxDelay,
@@ -99,6 +99,7 @@ func (c *hookConfig) deliverer(store callback.Outbox, log *slog.Logger) (*callba
 		MaxBackoff:   c.CallbackMaxDelay,
 		Expiry:       c.CallbackExpiry,
 		Timeout:      c.CallbackTimeout,
+		Metrics:      m,
 	}, store, log)
 }
 

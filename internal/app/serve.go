@@ -182,7 +182,7 @@ func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg serveConfig, 
 			return err
 		}
 	}
-	callbacks, err := cfg.Hooks.deliverer(store, log)
+	callbacks, err := cfg.Hooks.deliverer(store, m, log)
 	if err != nil {
 		return err
 	}
