@@ -98,8 +98,9 @@ func TestSubmitWait(t *testing.T) {
 	registry := testenv.Registry(t)
 	base := testenv.BaseImage(t)
 	bin := buildBinary(t)
-	const token = "cli-token-0123456789abcdef"
-	slip := startSlipway(t, map[string]string{"SLIPWAY_HOOK_SECRET": token})
+	// SLIPWAY_TOKEN is an admin API token: it queues the job and reads it back.
+	const token = adminToken
+	slip := startSlipway(t, nil)
 	// The nonce keeps Docker's layer cache from replaying the step silently.
 	nonce := testenv.RandomHex(6)
 	repo, commit := testenv.GitRepo(t, map[string]string{

@@ -166,7 +166,7 @@ func waitJobFor(t *testing.T, base, id string, timeout time.Duration) jobView {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		resp, err := http.Get(base + "/api/v1/jobs/" + id)
+		resp, err := authGet(t, base+"/api/v1/jobs/"+id)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -74,6 +74,10 @@ func send(t *testing.T, method, url string, body []byte, header http.Header) ans
 		req.Header = http.Header{}
 	}
 	req.Header.Set("Content-Type", "application/json")
+	// Reads take an API token; writes carry the credential under test.
+	if method == http.MethodGet && req.Header.Get("Authorization") == "" {
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

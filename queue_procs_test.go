@@ -49,6 +49,7 @@ func newCluster(t *testing.T, env map[string]string) *cluster {
 	t.Helper()
 	c := &cluster{t: t, bin: testenv.Binary(t), env: map[string]string{
 		"SLIPWAY_DATABASE_URL":          testenv.Postgres(t),
+		"SLIPWAY_ADMIN_TOKEN":           adminToken,
 		"SLIPWAY_GIT_PROTOCOLS":         "file",
 		"SLIPWAY_POLL_INTERVAL":         "500ms",
 		"SLIPWAY_LEASE":                 "3s",
@@ -190,7 +191,7 @@ func (c *cluster) submit(body map[string]any) queueJob {
 
 func (c *cluster) job(id string) queueJob {
 	c.t.Helper()
-	resp, err := http.Get(c.api + "/api/v1/jobs/" + id)
+	resp, err := authGet(c.t, c.api+"/api/v1/jobs/"+id)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -205,7 +206,12 @@ func (c *cluster) job(id string) queueJob {
 // post sends an action and returns the status and body.
 func (c *cluster) post(path string) (int, string, []byte) {
 	c.t.Helper()
-	resp, err := http.Post(c.api+path, "application/json", nil)
+	req, err := http.NewRequest(http.MethodPost, c.api+path, nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
 	}
