@@ -19,7 +19,9 @@ func (w *Worker) build(ctx context.Context, spec job.Spec, bc *buildContext, log
 		args[k] = &v
 	}
 	log.Printf("==> building %s (dockerfile %s, context %s)", strings.Join(spec.References(), ", "), spec.Build.Dockerfile, spec.Build.Context)
-	resp, err := w.docker.ImageBuild(ctx, bc.tar, build.ImageBuildOptions{
+	tarball := limitContext(bc.tar, w.cfg.Security.MaxContextBytes, w.cfg.Security.MaxContextFiles)
+	defer tarball.Close()
+	resp, err := w.docker.ImageBuild(ctx, tarball, build.ImageBuildOptions{
 		Tags:        spec.References(),
 		Dockerfile:  bc.dockerfile,
 		BuildArgs:   args,
@@ -31,6 +33,9 @@ func (w *Worker) build(ctx context.Context, spec job.Spec, bc *buildContext, log
 		Version:     build.BuilderV1,
 	})
 	if err != nil {
+		if f := contextFailure(tarball); f != nil {
+			return "", f
+		}
 		return "", &job.Failure{Code: job.CodeBuild, Message: "start build", Err: err}
 	}
 	defer resp.Body.Close()
@@ -48,6 +53,9 @@ func (w *Worker) build(ctx context.Context, spec job.Spec, bc *buildContext, log
 			imageID = a.ID
 		}
 	})
+	if f := contextFailure(tarball); f != nil {
+		return "", f
+	}
 	if err != nil {
 		msg := "build failed"
 		if lastStep != "" {

@@ -43,6 +43,7 @@ type Config struct {
 	GitSchemes   []string      // URL schemes git may use
 	DockerConfig string        // path of the Docker config.json with registry credentials
 	WorkDir      string        // where checkouts are made; "" for the system temp dir
+	Security     Security      // defences against hostile requests (security.go)
 }
 
 // Worker runs Concurrency builds at a time until its context ends.
@@ -89,7 +90,7 @@ func (w *Worker) runJob(ctx context.Context, j *job.Job) {
 	log := w.log.With("job_id", j.ID)
 	log.InfoContext(ctx, "build started", "attempt", j.Attempt, "repository", j.Source.Repository, "commit", j.Source.Commit)
 	start := time.Now()
-	sink := newLogSink(ctx, j.ID, w.queue, log)
+	sink := w.newJobLog(ctx, j, log)
 	res, err := w.execute(ctx, j, sink)
 	if err != nil {
 		sink.Printf("==> failed: %v", err)
@@ -102,7 +103,7 @@ func (w *Worker) runJob(ctx context.Context, j *job.Job) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if err != nil {
-		e := job.Error{Code: job.CodeInternal, Message: err.Error()}
+		e := job.Error{Code: job.CodeInternal, Message: sink.mask(err.Error())}
 		var f *job.Failure
 		if errors.As(err, &f) {
 			e.Code = f.Code
