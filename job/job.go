@@ -75,6 +75,8 @@ type Spec struct {
 	Image   Image   `json:"image"`
 	Push    bool    `json:"push"`
 	Trigger Trigger `json:"trigger"`
+	// Warnings are set by Normalize: things that work but probably should not.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Result is what a succeeded build produced.

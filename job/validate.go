@@ -16,6 +16,8 @@ import (
 type Policy struct {
 	// GitSchemes are the URL schemes a repository may use ("https", "file", …).
 	GitSchemes []string
+	// RegistryHosts, when not empty, are the only registries images may name.
+	RegistryHosts []string
 }
 
 var (
@@ -69,7 +71,11 @@ func (s *Spec) Normalize(p Policy) error {
 	})
 
 	s.validateImage(v)
+	if name, err := reference.ParseNormalizedNamed(s.Image.Name); err == nil && len(p.RegistryHosts) > 0 && !hostListed(p.RegistryHosts, reference.Domain(name)) {
+		v.add("image.name", "registry "+quote(reference.Domain(name))+" is not allowed (allowed: "+strings.Join(p.RegistryHosts, ", ")+")")
+	}
 	s.validateTrigger(v)
+	s.Warnings = secretArgWarnings(s.Build.Args)
 	return v.err()
 }
 

@@ -25,6 +25,8 @@ type JobStore interface {
 type Config struct {
 	Policy       job.Policy // validation settings for build requests
 	MaxBodyBytes int64      // largest accepted request body
+	RateLimit    float64    // requests per second per caller (credential or source address); 0: unlimited
+	RateBurst    int        // requests a caller may make at once above RateLimit
 }
 
 // Server serves the API.
@@ -43,6 +45,7 @@ func New(cfg Config, jobs JobStore, log *slog.Logger) *Server {
 	s.echo.HTTPErrorHandler = s.handleError
 	s.echo.Use(middleware.Recover())
 	s.echo.Use(s.requestLogger())
+	s.echo.Use(s.rateLimit())
 	s.routes()
 	return s
 }
