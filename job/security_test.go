@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func validSpec() Spec {
+func securitySpec() Spec {
 	return Spec{
 		Source: Source{Repository: "https://git.example.com/app.git", Commit: strings.Repeat("a", 40)},
 		Image:  Image{Name: "registry.example.com/app"},
@@ -15,7 +15,7 @@ func validSpec() Spec {
 }
 
 func TestNormalizeWarnsOfSecretArgs(t *testing.T) {
-	s := validSpec()
+	s := securitySpec()
 	s.Build.Args = map[string]string{"NPM_TOKEN": "x", "VERSION": "1", "db_password": "y", "API_KEY": "z"}
 	if err := s.Normalize(Policy{GitSchemes: []string{"https"}}); err != nil {
 		t.Fatal(err)
@@ -44,7 +44,7 @@ func TestNormalizeRegistryAllowlist(t *testing.T) {
 		"app":                          false,
 		"registry.example.com:5000/ap": false,
 	} {
-		s := validSpec()
+		s := securitySpec()
 		s.Image.Name = name
 		err := s.Normalize(p)
 		var verr *ValidationError
