@@ -25,8 +25,9 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 // instance is a Slipway started through run, as the binary would be.
 type instance struct {
-	URL string
-	DB  string
+	URL  string
+	DB   string
+	Logs *syncBuffer // the application log
 }
 
 // startSlipway runs `slipway serve` in-process on a free port and stops it
@@ -86,7 +87,7 @@ func startSlipway(t *testing.T, env map[string]string) *instance {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return &instance{URL: base, DB: dbURL}
+	return &instance{URL: base, DB: dbURL, Logs: &logs}
 }
 
 type syncBuffer struct {

@@ -23,7 +23,7 @@ type logGuard struct {
 // the registry credentials, and truncating at the configured size.
 func (w *Worker) newJobLog(ctx context.Context, j *job.Job, log *slog.Logger) *logSink {
 	s := newLogSink(ctx, j.ID, w.queue, log)
-	m := w.cfg.Security.Secrets.With(registrySecrets(w.cfg.DockerConfig)...)
+	m := w.cfg.Security.Secrets.With(RegistrySecrets(w.cfg.DockerConfig)...)
 	s.guard = logGuard{masker: m, limit: w.cfg.Security.MaxLogBytes}
 	if !m.Empty() {
 		s.guard.lines = redact.NewLines(m, s.keep)

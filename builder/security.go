@@ -28,10 +28,10 @@ type Security struct {
 	Secrets         *redact.Masker // values masked in build logs besides the registry credentials
 }
 
-// registrySecrets returns the passwords and tokens of the Docker config file,
+// RegistrySecrets returns the passwords and tokens of the Docker config file,
 // to be masked in build logs. Credential helpers are not asked: their
 // secrets never pass through Slipway's output.
-func registrySecrets(path string) []string {
+func RegistrySecrets(path string) []string {
 	var cfg dockercfg.Config
 	if path == "" || dockercfg.FromFile(path, &cfg) != nil {
 		return nil

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/slipwayci/slipway/builder"
 	"github.com/slipwayci/slipway/db"
+	"github.com/slipwayci/slipway/internal/redact"
 	"github.com/slipwayci/slipway/job"
 	"github.com/slipwayci/slipway/server"
 )
@@ -40,6 +42,7 @@ type serveConfig struct {
 	MaxBodyBytes int
 	LogFormat    string
 	LogLevel     string
+	securityConfig
 }
 
 func (c *serveConfig) register(s *settings, getenv func(string) string, listen string) {
@@ -57,6 +60,7 @@ func (c *serveConfig) register(s *settings, getenv func(string) string, listen s
 	s.Int(&c.MaxBodyBytes, "max-body-bytes", "SLIPWAY_MAX_BODY_BYTES", 1<<20, "largest accepted request body")
 	s.String(&c.LogFormat, "log-format", "SLIPWAY_LOG_FORMAT", "auto", "log format: json, text, or auto (text on a terminal)")
 	s.String(&c.LogLevel, "log-level", "SLIPWAY_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	c.securityConfig.register(s)
 }
 
 func defaultDockerConfig(getenv func(string) string) string {
@@ -92,6 +96,11 @@ func runService(ctx context.Context, b Build, cfg serveConfig, stdout, stderr io
 	if cfg.Workers < 0 {
 		return errors.New("workers must be 0 or more")
 	}
+	if err := cfg.securityConfig.check(); err != nil {
+		return err
+	}
+	secrets := cfg.secrets()
+	log = slog.New(redact.NewHandler(log.Handler(), secrets))
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -106,8 +115,9 @@ func runService(ctx context.Context, b Build, cfg serveConfig, stdout, stderr io
 		}
 	}
 
-	policy := job.Policy{GitSchemes: cfg.GitProtocols}
-	api := server.New(server.Config{Policy: policy, MaxBodyBytes: int64(cfg.MaxBodyBytes)}, store, log)
+	policy := job.Policy{GitSchemes: cfg.GitProtocols, RegistryHosts: cfg.RegistryHosts}
+	api := server.New(server.Config{Policy: policy, MaxBodyBytes: int64(cfg.MaxBodyBytes),
+		RateLimit: float64(cfg.RateLimit), RateBurst: cfg.RateBurst}, store, log)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -146,6 +156,7 @@ func runService(ctx context.Context, b Build, cfg serveConfig, stdout, stderr io
 			GitSchemes:   cfg.GitProtocols,
 			DockerConfig: cfg.DockerConfig,
 			WorkDir:      cfg.WorkDir,
+			Security:     cfg.builderSecurity(secrets),
 		}, store, docker, log)
 		g.Go(func() error { return w.Run(gctx) })
 	}
