@@ -228,6 +228,7 @@ func TestHostileBuildsEndToEnd(t *testing.T) {
 			"' && echo 'url: " + url.QueryEscape(regPass) + "' && echo 'dollars: " + strings.ReplaceAll(regPass, "$", "$$") +
 			"' && echo 'b64: " + base64.RawURLEncoding.EncodeToString([]byte("x"+regPass)) +
 			"' && echo '" + regPass[:half] + "' && echo '" + regPass[half:] + "'\n" +
+			"RUN printf 'nul:\\000: bad:\\377:\\n'\n" +
 			"RUN i=0; while [ $i -lt 3000 ]; do echo chatty line $i; i=$((i+1)); done\n"
 		repo, commit := testenv.GitRepo(t, map[string]string{"Dockerfile": dockerfile})
 		j, api, logText := runHostileJob(t, slip.URL, map[string]any{
@@ -240,6 +241,9 @@ func TestHostileBuildsEndToEnd(t *testing.T) {
 		}
 		if len(j.Warnings) != 1 || !strings.HasPrefix(j.Warnings[0], "build.args.NPM_TOKEN looks like a secret") {
 			t.Errorf("warnings = %q, want one about NPM_TOKEN", j.Warnings)
+		}
+		if !strings.Contains(logText, "nul:\uFFFD: bad:\uFFFD:") {
+			t.Errorf("NUL and invalid UTF-8 not replaced in the log")
 		}
 		if !strings.Contains(logText, "plain: ***") || !strings.Contains(logText, "log truncated: it reached 20000 bytes") {
 			t.Errorf("log lacks the masked line or the truncation marker:\n%s", logText)

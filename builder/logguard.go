@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/slipwayci/slipway/internal/redact"
 	"github.com/slipwayci/slipway/job"
@@ -35,6 +36,12 @@ func (w *Worker) newJobLog(ctx context.Context, j *job.Job, log *slog.Logger) *l
 // past the size limit, so the outcome always ends the log. s.mu is held.
 func (s *logSink) guarded(line string, narration bool) {
 	g := &s.guard
+	if len(line) > maxLineBytes {
+		line = g.masker.Prefix(line, maxLineBytes) + " …[line truncated]"
+	}
+	// Postgres text holds neither NUL nor invalid UTF-8; a build printing
+	// either must not lose its log.
+	line = strings.ToValidUTF8(strings.ReplaceAll(line, "\x00", "\uFFFD"), "\uFFFD")
 	switch {
 	case narration && g.truncated:
 		s.pending = append(s.pending, g.masker.String(line))

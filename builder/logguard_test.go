@@ -124,3 +124,21 @@ func TestCheckRegistry(t *testing.T) {
 		}
 	}
 }
+
+func TestJobLogSanitizes(t *testing.T) {
+	const secret = "a-long-secret-value"
+	store := &memLog{}
+	w := New(Config{Security: Security{Secrets: redact.New(secret)}}, logQueue{log: store}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	sink := w.newJobLog(context.Background(), &job.Job{ID: "j"}, w.log)
+	sink.Line("nul:\x00: bad:\xff:")
+	long := strings.Repeat("x", maxLineBytes-5) + secret + strings.Repeat("y", 100)
+	sink.Line(long)
+	sink.Close()
+	lines := strings.Split(store.text(), "\n")
+	if lines[0] != "nul:\uFFFD: bad:\uFFFD:" {
+		t.Errorf("line 0 = %q", lines[0])
+	}
+	if !strings.HasSuffix(lines[1], "*** …[line truncated]") || strings.Contains(lines[1], "a-lo") {
+		t.Errorf("long line ends %q", lines[1][len(lines[1])-40:])
+	}
+}

@@ -41,9 +41,6 @@ func newLogSink(ctx context.Context, jobID string, store LogWriter, log *slog.Lo
 
 // Line queues one line of output.
 func (s *logSink) Line(line string) {
-	if len(line) > maxLineBytes {
-		line = line[:maxLineBytes] + " …[line truncated]"
-	}
 	s.mu.Lock()
 	s.guarded(line, false)
 	s.mu.Unlock()

@@ -102,6 +102,23 @@ func (m *Masker) String(s string) string {
 	return apply(s, marks)
 }
 
+// Prefix returns the first n bytes of s with every secret masked, including
+// one that starts before byte n and ends after it: cutting first and masking
+// after would leave the start of such a secret showing.
+func (m *Masker) Prefix(s string, n int) string {
+	if n >= len(s) {
+		return m.String(s)
+	}
+	if m.Empty() {
+		return s[:n]
+	}
+	marks := m.marks(s[:min(len(s), n+m.maxLen)])
+	if marks == nil {
+		return s[:n]
+	}
+	return apply(s[:n], marks[:n])
+}
+
 // marks returns, for each byte of s, whether it belongs to a secret; nil
 // when none does.
 func (m *Masker) marks(s string) []bool {

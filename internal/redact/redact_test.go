@@ -125,3 +125,16 @@ func FuzzMask(f *testing.F) {
 		}
 	})
 }
+
+func TestPrefixMasksAcrossTheCut(t *testing.T) {
+	m := New(secret)
+	s := strings.Repeat("x", 10) + secret + "tail"
+	for n := 0; n <= len(s); n++ {
+		got := m.Prefix(s, n)
+		for k := 2; k <= len(secret); k++ {
+			if n > 10 && strings.HasSuffix(got, secret[:k]) {
+				t.Fatalf("Prefix(s, %d) = %q ends with the secret's first %d bytes", n, got, k)
+			}
+		}
+	}
+}
