@@ -46,7 +46,7 @@ func startGitProxy(policy egress.Policy, log *logSink) (*gitProxy, error) {
 // gitArgs sends every http(s) request of git, redirects included, through
 // the proxy.
 func (p *gitProxy) gitArgs() []string {
-	return []string{"-c", "http.proxy=http://" + p.ln.Addr().String(), "-c", "http.proxyAuthMethod=anyauth"}
+	return []string{"-c", "http.proxy=http://" + p.ln.Addr().String()}
 }
 
 // Close stops the proxy and every tunnel still open.

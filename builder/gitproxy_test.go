@@ -10,6 +10,7 @@ import (
 	"net/http/cgi"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -153,5 +154,42 @@ func TestGitEnvDropsProxies(t *testing.T) {
 	want := "PATH=/bin NO_PROXY= no_proxy="
 	if strings.Join(got, " ") != want {
 		t.Errorf("gitEnv = %q, want %q", got, want)
+	}
+}
+
+// TestGitProxyTunnel: CONNECT, as git uses for https, reaches an allowed
+// address and is refused for a forbidden one before any connection.
+func TestGitProxyTunnel(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		_, _ = io.WriteString(w, "through")
+	}))
+	t.Cleanup(srv.Close)
+	get := func(policy egress.Policy) (string, error) {
+		store := &memLog{}
+		px, err := startGitProxy(policy, newLogSink(context.Background(), "j", store, slog.New(slog.NewTextHandler(io.Discard, nil))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer px.Close()
+		tr := srv.Client().Transport.(*http.Transport).Clone()
+		tr.Proxy = http.ProxyURL(&url.URL{Scheme: "http", Host: px.ln.Addr().String()})
+		resp, err := (&http.Client{Transport: tr}).Get(srv.URL)
+		if err != nil {
+			return "", errors.Join(err, px.failure())
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b), nil
+	}
+	if body, err := get(egress.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}); err != nil || body != "through" {
+		t.Fatalf("allowed tunnel: %q, %v", body, err)
+	}
+	before := hits.Load()
+	_, err := get(egress.Policy{})
+	var f *job.Failure
+	if !errors.As(err, &f) || f.Code != job.CodeEgressRefused || hits.Load() != before {
+		t.Errorf("forbidden tunnel: err = %v, hits %d → %d", err, before, hits.Load())
 	}
 }

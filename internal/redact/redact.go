@@ -47,9 +47,7 @@ func New(secrets ...string) *Masker {
 			}
 		}
 	}
-	// Longer spellings first, so a shorter one found inside a longer one
-	// never leaves part of the longer one showing.
-	slices.SortFunc(m.variants, func(a, b string) int { return len(b) - len(a) })
+	sortVariants(m.variants)
 	return m
 }
 
@@ -60,9 +58,20 @@ func (m *Masker) With(secrets ...string) *Masker {
 		return n
 	}
 	out := &Masker{variants: append(slices.Clone(m.variants), n.variants...), maxLen: max(m.maxLen, n.maxLen)}
-	slices.SortFunc(out.variants, func(a, b string) int { return len(b) - len(a) })
+	sortVariants(out.variants)
 	out.variants = slices.Compact(out.variants)
 	return out
+}
+
+// sortVariants orders longer spellings first (so equal ones are adjacent
+// for Compact). Masking marks every match, so the order is for tidiness only.
+func sortVariants(v []string) {
+	slices.SortFunc(v, func(a, b string) int {
+		if len(a) != len(b) {
+			return len(b) - len(a)
+		}
+		return strings.Compare(a, b)
+	})
 }
 
 // Empty reports whether m masks nothing.

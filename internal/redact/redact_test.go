@@ -138,3 +138,13 @@ func TestPrefixMasksAcrossTheCut(t *testing.T) {
 		}
 	}
 }
+
+func TestWith(t *testing.T) {
+	m := New("first-secret").With("second-secret", "first-secret")
+	if got := m.String("first-secret second-secret"); got != "*** ***" {
+		t.Errorf("String = %q", got)
+	}
+	if got := (*Masker)(nil).With("second-secret").String("second-secret"); got != "***" {
+		t.Errorf("nil.With: %q", got)
+	}
+}
