@@ -16,7 +16,7 @@ import (
 // fetch checks out exactly src.Commit of src.Repository into dir with the git
 // CLI: unlike go-git it can fetch an arbitrary commit over protocol v2.
 func (w *Worker) fetch(ctx context.Context, dir string, src job.Source, log *logSink) error {
-	if err := w.cfg.Security.checkRepositoryHost(src.Repository); err != nil {
+	if err := w.cfg.Security.checkRepositoryHost(ctx, src.Repository); err != nil {
 		return err
 	}
 	px, err := startGitProxy(w.cfg.Security.Egress, log)

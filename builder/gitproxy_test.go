@@ -79,7 +79,7 @@ func listen(t *testing.T, addr string) net.Listener {
 func fetchWith(t *testing.T, policy egress.Policy, repo, commit string) (string, error, string) {
 	t.Helper()
 	store := &memLog{}
-	w := New(Config{GitPath: "git", GitSchemes: []string{"http", "https"}, Security: Security{Egress: policy}},
+	w := New(Config{GitPath: "git", GitSchemes: []string{"http", "https", "ssh", "git"}, Security: Security{Egress: policy}},
 		nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	sink := newLogSink(context.Background(), "job-1", store, w.log)
 	dir := t.TempDir()
@@ -133,6 +133,8 @@ func TestFetchThroughEgressProxy(t *testing.T) {
 		{"HTTPSMetadata", egress.Policy{AllowPrivate: true}, "https://169.254.169.254/x.git", "metadata"},
 		{"RedirectInward", only127001, redirector.URL + "/repo", "127.0.0.2"},
 		{"HostNotAllowed", egress.Policy{AllowPrivate: true, Hosts: []string{"git.example.com"}}, repo, "allowlist"},
+		{"SSHLoopback", egress.Policy{}, "ssh://git@127.0.0.1:" + port + path, "loopback"},
+		{"GitProtocolMetadata", egress.Policy{AllowPrivate: true}, "git://169.254.169.254/x.git", "metadata"},
 	}
 	for _, tt := range refused {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package builder
 
 import (
 	"archive/tar"
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -49,13 +50,19 @@ func RegistrySecrets(path string) []string {
 }
 
 // checkRepositoryHost refuses a repository whose host is not on the git
-// host allowlist before git runs; the proxy checks redirects again.
-func (s Security) checkRepositoryHost(repo string) error {
+// host allowlist before git runs. http(s) is checked again at connect time
+// by the proxy, redirects included; ssh and git connect without a proxy, so
+// their host's addresses are checked here, once, before git runs.
+func (s Security) checkRepositoryHost(ctx context.Context, repo string) error {
 	u, err := url.Parse(repo)
 	if err != nil || u.Scheme == "file" {
 		return nil
 	}
-	if err := s.Egress.CheckHost(u.Hostname()); err != nil {
+	err = s.Egress.CheckHost(u.Hostname())
+	if err == nil && u.Scheme != "http" && u.Scheme != "https" {
+		_, err = s.Egress.Resolve(ctx, nil, u.Hostname())
+	}
+	if err != nil {
 		return &job.Failure{Code: job.CodeEgressRefused, Message: "fetch refused", Permanent: true, Err: err}
 	}
 	return nil
