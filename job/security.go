@@ -1,6 +1,7 @@
 package job
 
 import (
+	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -49,4 +50,15 @@ func hostListed(list []string, host string) bool {
 		}
 	}
 	return false
+}
+
+// hasCredentials reports whether a repository URL carries a secret: any
+// user part of an http(s) URL (a token often travels as the user name), or a
+// password in any URL. "ssh://git@host/…" names an account, not a secret.
+func hasCredentials(u *url.URL) bool {
+	if u.User == nil {
+		return false
+	}
+	_, hasPassword := u.User.Password()
+	return hasPassword || u.Scheme == "http" || u.Scheme == "https"
 }

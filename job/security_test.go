@@ -53,3 +53,20 @@ func TestNormalizeRegistryAllowlist(t *testing.T) {
 		}
 	}
 }
+
+func TestNormalizeRefusesRepositoryCredentials(t *testing.T) {
+	p := Policy{GitSchemes: []string{"https", "ssh"}}
+	for repo, ok := range map[string]bool{
+		"https://git.example.com/app.git":           true,
+		"ssh://git@git.example.com/app.git":         true,
+		"https://ghp_token@git.example.com/app.git": false,
+		"https://u:p@git.example.com/app.git":       false,
+		"ssh://git:pw@git.example.com/app.git":      false,
+	} {
+		s := securitySpec()
+		s.Source.Repository = repo
+		if err := s.Normalize(p); (err == nil) != ok {
+			t.Errorf("%s: err = %v, want allowed=%v", repo, err, ok)
+		}
+	}
+}

@@ -97,7 +97,7 @@ func (s *Spec) validateSource(v *ValidationError, p Policy) {
 			v.add("source.repository", "must name a host")
 		case u.Scheme == "file" && (u.Path == "" || u.Host != ""):
 			v.add("source.repository", "a file URL must be file:///absolute/path")
-		case u.User != nil:
+		case hasCredentials(u):
 			// It would be stored, shown by the API and logged with every fetch.
 			v.add("source.repository", "must not carry credentials (user:password@); give git a credential helper instead")
 		}
