@@ -266,4 +266,26 @@ func TestHostileBuildsEndToEnd(t *testing.T) {
 		}
 	}
 	t.Logf("searched %d texts (API answers, build logs, database, application log) for %d canary spellings", len(searched), len(spellings))
+
+	// The application log masks what a request carries too: a repository
+	// path holding the registry password is logged by the worker masked.
+	// (The job record keeps the request as sent, so it is not searched here.)
+	t.Run("ApplicationLogMasked", func(t *testing.T) {
+		j, _, _ := runHostileJob(t, slip.URL, map[string]any{
+			"source": map[string]any{"repository": "file:///nonexistent/" + url.PathEscape(regPass), "commit": strings.Repeat("b", 40)},
+			"image":  map[string]any{"name": image},
+		})
+		if j.State != "failed" {
+			t.Fatalf("job %s, want failed", j.State)
+		}
+		appLog := slip.Logs.String()
+		if !strings.Contains(appLog, "file:///nonexistent/***") {
+			t.Errorf("application log lacks the masked repository")
+		}
+		for _, s := range spellings {
+			if strings.Contains(appLog, s) {
+				t.Errorf("application log holds %q", s)
+			}
+		}
+	})
 }
