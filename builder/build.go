@@ -61,7 +61,7 @@ func (w *Worker) build(ctx context.Context, spec job.Spec, bc *buildContext, log
 		if lastStep != "" {
 			msg = "build failed at " + lastStep
 		}
-		return "", &job.Failure{Code: job.CodeBuild, Message: msg, Permanent: ctx.Err() == nil, Err: err}
+		return "", &job.Failure{Code: job.CodeBuild, Message: msg, Err: err}
 	}
 	return imageID, nil
 }

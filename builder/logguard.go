@@ -24,7 +24,7 @@ type logGuard struct {
 // the registry credentials, and truncating at the configured size.
 func (w *Worker) newJobLog(ctx context.Context, j *job.Job, log *slog.Logger) *logSink {
 	s := newLogSink(ctx, j.ID, w.queue, log)
-	m := w.cfg.Security.Secrets.With(RegistrySecrets(w.cfg.DockerConfig)...)
+	m := w.secrets()
 	s.guard = logGuard{masker: m, limit: w.cfg.Security.MaxLogBytes}
 	if !m.Empty() {
 		s.guard.lines = redact.NewLines(m, s.keep)
@@ -75,5 +75,8 @@ func (s *logSink) keep(line string) {
 	s.pending = append(s.pending, line)
 }
 
-// mask masks secrets in text bound for the job record.
-func (s *logSink) mask(text string) string { return s.guard.masker.String(text) }
+// secrets are the values masked in a job's log and error: the worker's and
+// the registry credentials of the Docker config as it is now.
+func (w *Worker) secrets() *redact.Masker {
+	return w.cfg.Security.Secrets.With(RegistrySecrets(w.cfg.DockerConfig)...)
+}

@@ -49,7 +49,7 @@ func TestJobLogMasksAndTruncates(t *testing.T) {
 		sink.Line("chatty build output line")
 	}
 	sink.Printf("==> failed: push with %s refused", token)
-	if got := sink.mask("job error " + token); strings.Contains(got, token) {
+	if got := w.secrets().String("job error " + token); strings.Contains(got, token) {
 		t.Errorf("job error kept the token: %q", got)
 	}
 	sink.Close()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -23,6 +24,9 @@ import (
 type DB struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
+	// wakeups carries "a job was queued" to RunNotifier, which turns bursts
+	// of them into one NOTIFY.
+	wakeups chan struct{}
 }
 
 // Open connects to the database at url and checks that it answers.
@@ -32,6 +36,11 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*DB, error) {
 		// The parse error can quote the URL, password included.
 		return nil, errors.New("parse database URL: invalid connection string")
 	}
+	if !strings.Contains(url, "pool_max_conns") {
+		// Each build holds a connection now and then for its lease and log;
+		// pgx's default (4 on two cores) makes builds queue for connections.
+		cfg.MaxConns = max(cfg.MaxConns, 16)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
@@ -40,7 +49,7 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	return &DB{pool: pool, log: log}, nil
+	return &DB{pool: pool, log: log, wakeups: make(chan struct{}, 1)}, nil
 }
 
 // Close releases every connection.

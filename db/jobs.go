@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -12,7 +11,8 @@ import (
 	"github.com/slipwayci/slipway/job"
 )
 
-const jobColumns = `id, state, spec, attempt, created_at, started_at, finished_at, result, error_code, error_message`
+const jobColumns = `id, state, spec, attempt, created_at, started_at, finished_at, result, error_code, error_message,
+	max_attempts, attempts, cancel_requested, retry_of, retried_by, coalesce(owner, ''), logs_pruned_at`
 
 func scanJob(row pgx.Row) (*job.Job, error) {
 	var (
@@ -22,11 +22,15 @@ func scanJob(row pgx.Row) (*job.Job, error) {
 		result  []byte
 		errCode *string
 		errMsg  *string
+		retryOf *uuid.UUID
+		retryBy *uuid.UUID
 	)
-	if err := row.Scan(&id, &j.State, &spec, &j.Attempt, &j.CreatedAt, &j.StartedAt, &j.FinishedAt, &result, &errCode, &errMsg); err != nil {
+	if err := row.Scan(&id, &j.State, &spec, &j.Attempt, &j.CreatedAt, &j.StartedAt, &j.FinishedAt, &result, &errCode, &errMsg,
+		&j.MaxAttempts, &j.Attempts, &j.CancelRequested, &retryOf, &retryBy, &j.Owner, &j.LogsPrunedAt); err != nil {
 		return nil, translate(err)
 	}
 	j.ID = id.String()
+	j.RetryOf, j.RetriedBy = uuidString(retryOf), uuidString(retryBy)
 	if err := json.Unmarshal(spec, &j.Spec); err != nil {
 		return nil, fmt.Errorf("decode job %s spec: %w", j.ID, err)
 	}
@@ -40,6 +44,14 @@ func scanJob(row pgx.Row) (*job.Job, error) {
 		j.Error = &job.Error{Code: *errCode, Message: deref(errMsg)}
 	}
 	return &j, nil
+}
+
+func uuidString(u *uuid.UUID) *string {
+	if u == nil {
+		return nil
+	}
+	s := u.String()
+	return &s
 }
 
 func deref(s *string) string {
@@ -60,14 +72,16 @@ func (d *DB) CreateJob(ctx context.Context, spec job.Spec) (*job.Job, error) {
 		return nil, fmt.Errorf("create job: %w", err)
 	}
 	row := d.pool.QueryRow(ctx, `
-		INSERT INTO jobs (id, spec, source, repository, commit_sha, image_name)
-		VALUES ($1, $2, $3, $4, $5, $6)
+		INSERT INTO jobs (id, spec, source, repository, commit_sha, image_name, priority, source_ref)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		RETURNING `+jobColumns,
-		id, body, spec.Trigger.System, spec.Source.Repository, spec.Source.Commit, spec.Image.Name)
+		id, body, spec.Trigger.System, spec.Source.Repository, spec.Source.Commit, spec.Image.Name,
+		spec.Priority, spec.Source.Ref)
 	j, err := scanJob(row)
 	if err != nil {
 		return nil, fmt.Errorf("create job: %w", err)
 	}
+	d.wake()
 	return j, nil
 }
 
@@ -82,62 +96,4 @@ func (d *DB) Job(ctx context.Context, id string) (*job.Job, error) {
 		return nil, fmt.Errorf("get job: %w", err)
 	}
 	return j, nil
-}
-
-// Claim takes the best queued job for owner, marks it running under a lease,
-// and returns it; it returns job.ErrNotFound when nothing is waiting. One
-// statement, so two workers can never take the same job.
-func (d *DB) Claim(ctx context.Context, owner string, lease time.Duration) (*job.Job, error) {
-	row := d.pool.QueryRow(ctx, `
-		WITH next AS (
-			SELECT id AS next_id FROM jobs
-			WHERE state = 'queued' AND run_after <= now()
-			ORDER BY priority DESC, run_after, id
-			LIMIT 1
-			FOR UPDATE SKIP LOCKED
-		)
-		UPDATE jobs SET state = 'running', attempt = attempt + 1,
-			started_at = coalesce(started_at, now()), owner = $1,
-			lease_expires_at = now() + $2::interval
-		FROM next WHERE jobs.id = next.next_id
-		RETURNING `+jobColumns,
-		owner, lease)
-	j, err := scanJob(row)
-	if err != nil {
-		return nil, fmt.Errorf("claim job: %w", err)
-	}
-	return j, nil
-}
-
-// Succeed ends a running job owned by owner with its result.
-func (d *DB) Succeed(ctx context.Context, id, owner string, res job.Result) error {
-	body, err := json.Marshal(res)
-	if err != nil {
-		return fmt.Errorf("finish job: %w", err)
-	}
-	return d.finish(ctx, id, owner, job.StateSucceeded, body, nil)
-}
-
-// Fail ends a running job owned by owner with an error users can read.
-func (d *DB) Fail(ctx context.Context, id, owner string, e job.Error) error {
-	return d.finish(ctx, id, owner, job.StateFailed, nil, &e)
-}
-
-func (d *DB) finish(ctx context.Context, id, owner string, state job.State, result []byte, e *job.Error) error {
-	var code, msg *string
-	if e != nil {
-		code, msg = &e.Code, &e.Message
-	}
-	tag, err := d.pool.Exec(ctx, `
-		UPDATE jobs SET state = $3, finished_at = now(), result = $4, error_code = $5, error_message = $6,
-			owner = NULL, lease_expires_at = NULL
-		WHERE id = $1 AND owner = $2 AND state = 'running'`,
-		id, owner, state, result, code, msg)
-	if err != nil {
-		return fmt.Errorf("finish job %s: %w", id, translate(err))
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("finish job %s: %w: no longer running under this owner", id, job.ErrConflict)
-	}
-	return nil
 }

@@ -15,8 +15,6 @@ import (
 	"github.com/slipwayci/slipway/job"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
-
 // MustOpen returns a migrated database of its own for the test.
 func MustOpen(t *testing.T) *db.DB {
 	t.Helper()
@@ -58,14 +56,14 @@ func TestJobLifecycle(t *testing.T) {
 		t.Fatalf("Job() = %+v, %v", got, err)
 	}
 
-	claimed, err := d.Claim(ctx, "w1", time.Minute)
+	claimed, err := d.Claim(ctx, "w1", time.Minute, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if claimed.ID != created.ID || claimed.State != job.StateRunning || claimed.Attempt != 1 || claimed.StartedAt == nil {
 		t.Fatalf("claimed = %+v", claimed)
 	}
-	if _, err := d.Claim(ctx, "w2", time.Minute); !errors.Is(err, job.ErrNotFound) {
+	if _, err := d.Claim(ctx, "w2", time.Minute, 0); !errors.Is(err, job.ErrNotFound) {
 		t.Fatalf("second Claim() = %v, want ErrNotFound", err)
 	}
 
@@ -93,7 +91,7 @@ func TestJobLifecycle(t *testing.T) {
 	if err != nil || done.State != job.StateSucceeded || done.Result == nil || done.Result.Digest != "sha256:abc" || done.FinishedAt == nil {
 		t.Fatalf("finished = %+v, %v", done, err)
 	}
-	if err := d.Fail(ctx, created.ID, "w1", job.Error{Code: "x"}); !errors.Is(err, job.ErrConflict) {
+	if _, err := d.Fail(ctx, created.ID, "w1", job.Error{Code: "x"}, 0); !errors.Is(err, job.ErrConflict) {
 		t.Errorf("Fail after Succeed = %v, want ErrConflict", err)
 	}
 }
@@ -130,7 +128,7 @@ func TestClaimIsExclusive(t *testing.T) {
 		owner := fmt.Sprintf("w%d", w)
 		wg.Go(func() {
 			for {
-				j, err := d.Claim(ctx, owner, time.Minute)
+				j, err := d.Claim(ctx, owner, time.Minute, 0)
 				if errors.Is(err, job.ErrNotFound) {
 					return
 				}

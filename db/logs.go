@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // AppendLog adds lines to the end of a job's log. Line numbers start at 1 and
@@ -30,8 +31,12 @@ func (d *DB) AppendLog(ctx context.Context, id string, lines []string) error {
 // Log returns a job's log lines after line since (0 for all), newline-terminated.
 func (d *DB) Log(ctx context.Context, id string, since int) (string, error) {
 	// The job lookup tells a missing job (404) from an empty log.
-	if _, err := d.Job(ctx, id); err != nil {
+	j, err := d.Job(ctx, id)
+	if err != nil {
 		return "", fmt.Errorf("read log: %w", err)
+	}
+	if j.LogsPrunedAt != nil {
+		return "[the log was deleted on " + j.LogsPrunedAt.UTC().Format(time.RFC3339) + " by log retention]\n", nil
 	}
 	rows, err := d.pool.Query(ctx, `SELECT text FROM job_logs WHERE job_id = $1 AND line > $2 ORDER BY line`, id, since)
 	if err != nil {

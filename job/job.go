@@ -75,6 +75,10 @@ type Spec struct {
 	Image   Image   `json:"image"`
 	Push    bool    `json:"push"`
 	Trigger Trigger `json:"trigger"`
+	// Priority orders the queue: higher runs first.
+	Priority int `json:"priority"`
+	// TimeoutSeconds bounds one attempt's build; 0 asks for the server default.
+	TimeoutSeconds int `json:"timeout_seconds,omitempty"`
 	// Warnings are set by Normalize: things that work but probably should not.
 	Warnings []string `json:"warnings,omitempty"`
 }
@@ -102,4 +106,12 @@ type Job struct {
 	Spec
 	Result *Result `json:"result"`
 	Error  *Error  `json:"error"`
+
+	MaxAttempts     int        `json:"max_attempts"`
+	Attempts        []Attempt  `json:"attempts"`
+	CancelRequested bool       `json:"cancel_requested,omitempty"`
+	RetryOf         *string    `json:"retry_of"`
+	RetriedBy       *string    `json:"retried_by"`
+	Owner           string     `json:"worker,omitempty"`         // the worker holding the lease while running
+	LogsPrunedAt    *time.Time `json:"logs_pruned_at,omitempty"` // when log retention deleted the log
 }

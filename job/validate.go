@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -16,6 +17,9 @@ import (
 type Policy struct {
 	// GitSchemes are the URL schemes a repository may use ("https", "file", …).
 	GitSchemes []string
+	// DefaultTimeout is a build's timeout when the request names none;
+	// MaxTimeout is the most a request may ask for (0: no limit).
+	DefaultTimeout, MaxTimeout time.Duration
 	// RegistryHosts, when not empty, are the only registries images may name.
 	RegistryHosts []string
 }
@@ -75,6 +79,7 @@ func (s *Spec) Normalize(p Policy) error {
 		v.add("image.name", "registry "+quote(reference.Domain(name))+" is not allowed (allowed: "+strings.Join(p.RegistryHosts, ", ")+")")
 	}
 	s.validateTrigger(v)
+	s.validateQueue(v, p)
 	s.Warnings = secretArgWarnings(s.Build.Args)
 	return v.err()
 }

@@ -19,25 +19,40 @@ import (
 // Unknown fields, trailing data, invalid UTF-8 and a bare null are refused
 // rather than silently ignored.
 func decodeJSON(c echo.Context, limit int64, dst any) error {
+	data, err := readJSONBody(c, limit)
+	if err != nil {
+		return err
+	}
+	return decodeStrict(data, dst)
+}
+
+// readJSONBody reads a body of at most limit bytes that claims to be, and
+// starts like, a JSON object in valid UTF-8.
+func readJSONBody(c echo.Context, limit int64) ([]byte, error) {
 	req := c.Request()
 	mt, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
 	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-		return &requestError{status: http.StatusUnsupportedMediaType, detail: "Content-Type must be application/json."}
+		return nil, &requestError{status: http.StatusUnsupportedMediaType, detail: "Content-Type must be application/json."}
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, limit))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return &requestError{status: http.StatusRequestEntityTooLarge, detail: fmt.Sprintf("The body exceeds %d bytes.", limit)}
+			return nil, &requestError{status: http.StatusRequestEntityTooLarge, detail: fmt.Sprintf("The body exceeds %d bytes.", limit)}
 		}
-		return badRequest("The body could not be read.")
+		return nil, badRequest("The body could not be read.")
 	}
 	if !utf8.Valid(data) {
-		return badRequest("The body is not valid UTF-8.")
+		return nil, badRequest("The body is not valid UTF-8.")
 	}
 	if t := bytes.TrimSpace(data); len(t) == 0 || t[0] != '{' {
-		return badRequest("The body must be a JSON object.")
+		return nil, badRequest("The body must be a JSON object.")
 	}
+	return data, nil
+}
+
+// decodeStrict decodes one JSON object, refusing unknown fields and trailing data.
+func decodeStrict(data []byte, dst any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {

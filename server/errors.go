@@ -42,14 +42,23 @@ func problemFor(err error) Problem {
 		verr *job.ValidationError
 		rerr *requestError
 		herr *echo.HTTPError
+		aerr *authError
 	)
 	switch {
 	case errors.As(err, &verr):
 		return Problem{Status: http.StatusUnprocessableEntity, Detail: "The request is not valid; see errors.", Errors: verr.Fields}
 	case errors.As(err, &rerr):
 		return Problem{Status: rerr.status, Detail: rerr.detail}
+	case errors.As(err, &aerr):
+		return Problem{Status: http.StatusUnauthorized, Detail: aerr.detail}
+	case errors.Is(err, job.ErrIdempotencyMismatch):
+		return Problem{Status: http.StatusUnprocessableEntity, Detail: "This delivery id was already used for a different request."}
 	case errors.Is(err, job.ErrNotFound):
 		return Problem{Status: http.StatusNotFound, Detail: "No such resource."}
+	case errors.Is(err, job.ErrFinished):
+		return Problem{Status: http.StatusConflict, Detail: "The job has already finished."}
+	case errors.Is(err, job.ErrAlreadyRetried):
+		return Problem{Status: http.StatusConflict, Detail: "The job has already been retried; retry the newest job instead."}
 	case errors.Is(err, job.ErrConflict):
 		return Problem{Status: http.StatusConflict, Detail: "The request conflicts with the resource's current state."}
 	case errors.As(err, &herr):

@@ -11,16 +11,22 @@ import (
 
 // jobRequest is the native build request as it arrives on the wire.
 type jobRequest struct {
-	Source  job.Source  `json:"source"`
-	Build   job.Build   `json:"build"`
-	Image   job.Image   `json:"image"`
-	Push    *bool       `json:"push"`
-	Trigger job.Trigger `json:"trigger"`
+	Source         job.Source  `json:"source"`
+	Build          job.Build   `json:"build"`
+	Image          job.Image   `json:"image"`
+	Push           *bool       `json:"push"`
+	Trigger        job.Trigger `json:"trigger"`
+	Priority       int         `json:"priority"`
+	TimeoutSeconds int         `json:"timeout_seconds"`
+
+	CallbackURL string `json:"callback_url"` // told the outcome when the job ends
+	Project     string `json:"project"`      // supplies what the request leaves out
 }
 
 // spec turns the request into a validated Spec; push defaults to true.
 func (r *jobRequest) spec(p job.Policy) (job.Spec, error) {
-	s := job.Spec{Source: r.Source, Build: r.Build, Image: r.Image, Push: r.Push == nil || *r.Push, Trigger: r.Trigger}
+	s := job.Spec{Source: r.Source, Build: r.Build, Image: r.Image, Push: r.Push == nil || *r.Push, Trigger: r.Trigger,
+		Priority: r.Priority, TimeoutSeconds: r.TimeoutSeconds}
 	if err := s.Normalize(p); err != nil {
 		return job.Spec{}, err
 	}
@@ -28,6 +34,17 @@ func (r *jobRequest) spec(p job.Policy) (job.Spec, error) {
 }
 
 func (s *Server) createJob(c echo.Context) error {
+	if s.intake != nil {
+		data, err := readJSONBody(c, s.cfg.MaxBodyBytes)
+		if err != nil {
+			return err
+		}
+		in, err := parseNative(data, job.SystemAPI)
+		if err != nil {
+			return err
+		}
+		return s.submit(c, in)
+	}
 	var req jobRequest
 	if err := decodeJSON(c, s.cfg.MaxBodyBytes, &req); err != nil {
 		return err
@@ -40,6 +57,7 @@ func (s *Server) createJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.supersede(c.Request().Context(), j)
 	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/jobs/"+j.ID)
 	return c.JSON(http.StatusAccepted, j)
 }
@@ -48,6 +66,16 @@ func (s *Server) getJob(c echo.Context) error {
 	j, err := s.jobs.Job(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return err
+	}
+	if s.intake != nil {
+		cbs, err := s.intake.Callbacks(c.Request().Context(), j.ID)
+		if err != nil {
+			return err
+		}
+		for i := range cbs {
+			cbs[i].URL = redactURL(cbs[i].URL)
+		}
+		return c.JSON(http.StatusOK, jobWithCallbacks{Job: j, Callbacks: cbs})
 	}
 	return c.JSON(http.StatusOK, j)
 }
@@ -68,4 +96,10 @@ func (s *Server) getJobLogs(c echo.Context) error {
 		return err
 	}
 	return c.String(http.StatusOK, text)
+}
+
+// jobWithCallbacks shows a job with the delivery state of its callbacks.
+type jobWithCallbacks struct {
+	*job.Job
+	Callbacks []job.CallbackDelivery `json:"callbacks,omitempty"`
 }

@@ -32,6 +32,12 @@ func (f *fakeStore) Log(_ context.Context, id string, since int) (string, error)
 	return "", job.ErrNotFound
 }
 
+func (f *fakeStore) Cancel(context.Context, string) (*job.Job, error) { return nil, job.ErrNotFound }
+
+func (f *fakeStore) Retry(context.Context, string) (*job.Job, error) { return nil, job.ErrNotFound }
+
+func (f *fakeStore) Supersede(context.Context, *job.Job) (int, error) { return 0, nil }
+
 func newTestServer(t *testing.T) (*Server, *fakeStore) {
 	t.Helper()
 	store := &fakeStore{}

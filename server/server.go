@@ -19,27 +19,36 @@ type JobStore interface {
 	CreateJob(ctx context.Context, spec job.Spec) (*job.Job, error)
 	Job(ctx context.Context, id string) (*job.Job, error)
 	Log(ctx context.Context, id string, since int) (string, error)
+	Cancel(ctx context.Context, id string) (*job.Job, error)
+	Retry(ctx context.Context, id string) (*job.Job, error)
+	Supersede(ctx context.Context, newer *job.Job) (int, error)
 }
 
 // Config tunes the API.
 type Config struct {
 	Policy       job.Policy // validation settings for build requests
 	MaxBodyBytes int64      // largest accepted request body
+	Supersede    bool       // a new job cancels older queued ones for its ref and image
+	Hooks        HookConfig // webhook secrets and deduplication
 	RateLimit    float64    // requests per second per caller (credential or source address); 0: unlimited
 	RateBurst    int        // requests a caller may make at once above RateLimit
 }
 
 // Server serves the API.
 type Server struct {
-	cfg  Config
-	jobs JobStore
-	log  *slog.Logger
-	echo *echo.Echo
+	cfg    Config
+	jobs   JobStore
+	intake IntakeStore
+	log    *slog.Logger
+	echo   *echo.Echo
 }
 
 // New returns a Server backed by jobs.
-func New(cfg Config, jobs JobStore, log *slog.Logger) *Server {
+func New(cfg Config, jobs JobStore, log *slog.Logger, opts ...Option) *Server {
 	s := &Server{cfg: cfg, jobs: jobs, log: log, echo: echo.New()}
+	for _, o := range opts {
+		o(s)
+	}
 	s.echo.HideBanner = true
 	s.echo.HidePort = true
 	s.echo.HTTPErrorHandler = s.handleError

@@ -44,8 +44,13 @@ const usage = `Usage: slipway <command> [flags]
 
 Commands:
   serve     run the API and build workers
+  worker    run build workers only (no API)
   migrate   apply database migrations and exit
   dev       run a local instance with Postgres and a registry in Docker
+  submit    queue a build from a CI step (--wait streams it; exit 0 ok, 1 failed, 2 error)
+  status    print a job (slipway status JOB_ID)
+  logs      print a job's log (slipway logs [-f] JOB_ID)
+  cancel    cancel a job (slipway cancel JOB_ID)
   version   print the version
 
 Run "slipway <command> --help" for a command's settings.
@@ -61,10 +66,20 @@ func Run(ctx context.Context, b Build, args []string, getenv func(string) string
 	switch cmd {
 	case "serve":
 		return serve(ctx, b, rest, getenv, stdout, stderr)
+	case "worker":
+		return worker(ctx, b, rest, getenv, stdout, stderr)
 	case "migrate":
 		return migrate(ctx, rest, getenv, stderr)
 	case "dev":
 		return dev(ctx, b, rest, getenv, stdout, stderr)
+	case "submit":
+		return submit(ctx, rest, getenv, stdout, stderr)
+	case "status":
+		return status(ctx, rest, getenv, stdout, stderr)
+	case "logs":
+		return logs(ctx, rest, getenv, stdout, stderr)
+	case "cancel":
+		return cancel(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString(b))
 		return nil

@@ -25,8 +25,8 @@ type securityConfig struct {
 }
 
 func (c *securityConfig) register(s *settings) {
-	s.Bool(&c.AllowPrivateNetworks, "allow-private-networks", "SLIPWAY_ALLOW_PRIVATE_NETWORKS", false, "let git reach loopback, private and link-local addresses (never cloud metadata)")
-	s.List(&c.AllowedNetworks, "allowed-networks", "SLIPWAY_ALLOWED_NETWORKS", "", "CIDR prefixes git may reach although they are not public (e.g. 10.1.2.0/24)")
+	s.Bool(&c.AllowPrivateNetworks, "allow-private-networks", "SLIPWAY_ALLOW_PRIVATE_NETWORKS", false, "let git and callbacks reach loopback, private and link-local addresses (never cloud metadata)")
+	s.List(&c.AllowedNetworks, "allowed-networks", "SLIPWAY_ALLOWED_NETWORKS", "", "CIDR prefixes git and callbacks may reach although they are not public (e.g. 10.1.2.0/24)")
 	s.List(&c.GitHosts, "git-hosts", "SLIPWAY_GIT_HOSTS", "", "the only git hosts repositories may name (\".example.com\" for a domain); empty: any")
 	s.List(&c.RegistryHosts, "registry-hosts", "SLIPWAY_REGISTRY_HOSTS", "", "the only registries images may name (host[:port]); empty: any")
 	s.Int(&c.MaxContextBytes, "max-context-bytes", "SLIPWAY_MAX_CONTEXT_BYTES", 1<<30, "largest build context sent to Docker, in bytes (0: no limit)")
@@ -69,10 +69,19 @@ func (c *securityConfig) builderSecurity(secrets *redact.Masker) builder.Securit
 	}
 }
 
+// callbackPolicy is where callbacks may connect: the same networks as git,
+// any host (the git host allowlist names git servers, not receivers).
+func (c *securityConfig) callbackPolicy() egress.Policy {
+	p, _ := c.egressPolicy() // checked at start
+	p.Hosts = nil
+	return p
+}
+
 // secrets are the values masked in the application log and build logs: the
-// database password and the registry credentials.
+// database password, the webhook and callback secrets and the registry
+// credentials.
 func (c *serveConfig) secrets() *redact.Masker {
-	var list []string
+	list := []string{c.Hooks.NativeSecret, c.Hooks.JenkinsSecret, c.Hooks.BambooSecret, c.Hooks.CallbackSecret}
 	if u, err := url.Parse(c.DatabaseURL); err == nil && u.User != nil {
 		if p, ok := u.User.Password(); ok {
 			list = append(list, p)

@@ -19,7 +19,6 @@ import (
 	"github.com/docker/docker/client"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/slipwayci/slipway/builder"
 	"github.com/slipwayci/slipway/db"
 	"github.com/slipwayci/slipway/internal/redact"
 	"github.com/slipwayci/slipway/job"
@@ -42,7 +41,11 @@ type serveConfig struct {
 	MaxBodyBytes int
 	LogFormat    string
 	LogLevel     string
+	queueConfig
+	Hooks hookConfig
 	securityConfig
+	// workerOnly is set by `slipway worker`: no API.
+	workerOnly bool
 }
 
 func (c *serveConfig) register(s *settings, getenv func(string) string, listen string) {
@@ -60,6 +63,8 @@ func (c *serveConfig) register(s *settings, getenv func(string) string, listen s
 	s.Int(&c.MaxBodyBytes, "max-body-bytes", "SLIPWAY_MAX_BODY_BYTES", 1<<20, "largest accepted request body")
 	s.String(&c.LogFormat, "log-format", "SLIPWAY_LOG_FORMAT", "auto", "log format: json, text, or auto (text on a terminal)")
 	s.String(&c.LogLevel, "log-level", "SLIPWAY_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	c.queueConfig.register(s)
+	c.Hooks.register(s)
 	c.securityConfig.register(s)
 }
 
@@ -96,11 +101,16 @@ func runService(ctx context.Context, b Build, cfg serveConfig, stdout, stderr io
 	if cfg.Workers < 0 {
 		return errors.New("workers must be 0 or more")
 	}
+	if cfg.workerOnly && cfg.Workers == 0 {
+		return errors.New("slipway worker needs workers > 0")
+	}
+	if err := cfg.queueConfig.validate(cfg.Lease); err != nil {
+		return err
+	}
 	if err := cfg.securityConfig.check(); err != nil {
 		return err
 	}
-	secrets := cfg.secrets()
-	log = slog.New(redact.NewHandler(log.Handler(), secrets))
+	log = slog.New(redact.NewHandler(log.Handler(), cfg.secrets()))
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -115,9 +125,52 @@ func runService(ctx context.Context, b Build, cfg serveConfig, stdout, stderr io
 		}
 	}
 
-	policy := job.Policy{GitSchemes: cfg.GitProtocols, RegistryHosts: cfg.RegistryHosts}
-	api := server.New(server.Config{Policy: policy, MaxBodyBytes: int64(cfg.MaxBodyBytes),
-		RateLimit: float64(cfg.RateLimit), RateBurst: cfg.RateBurst}, store, log)
+	g, gctx := errgroup.WithContext(ctx)
+	if !cfg.workerOnly {
+		if err := startAPI(gctx, g, b, cfg, store, log, ready); err != nil {
+			return err
+		}
+	}
+	// Every process sweeps, so leases expire and jobs are reclaimed as long as
+	// any process of the deployment lives.
+	g.Go(func() error {
+		store.RunSweeper(gctx, cfg.Lease/2, cfg.QueueTTL, cfg.LogRetention)
+		return nil
+	})
+	if cfg.Workers > 0 {
+		docker, err := dockerClient(cfg.DockerHost)
+		if err != nil {
+			return err
+		}
+		defer docker.Close()
+		w := newWorker(cfg, store, docker, log)
+		g.Go(func() error { return w.Run(gctx) })
+	}
+	err = g.Wait()
+	log.InfoContext(context.WithoutCancel(ctx), "slipway stopped")
+	return err
+}
+
+// startAPI starts the HTTP API in g; it stops when ctx ends.
+func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg serveConfig, store *db.DB, log *slog.Logger, ready func(addr string)) error {
+	policy := job.Policy{GitSchemes: cfg.GitProtocols, DefaultTimeout: cfg.BuildTimeout, MaxTimeout: cfg.MaxBuildTimeout, RegistryHosts: cfg.RegistryHosts}
+	if err := cfg.Hooks.checkSecrets(); err != nil {
+		return err
+	}
+	if cfg.Hooks.ProjectsFile != "" {
+		if err := loadProjects(ctx, cfg.Hooks.ProjectsFile, store, log); err != nil {
+			return err
+		}
+	}
+	cfg.Hooks.warnOpen(ctx, log)
+	callbacks, err := cfg.Hooks.deliverer(store, log, cfg.callbackPolicy().Transport())
+	if err != nil {
+		return err
+	}
+	g.Go(func() error { return callbacks.Run(ctx) })
+	api := server.New(server.Config{Policy: policy, MaxBodyBytes: int64(cfg.MaxBodyBytes), Supersede: cfg.Supersede, Hooks: cfg.Hooks.server(),
+		RateLimit: float64(cfg.RateLimit), RateBurst: cfg.RateBurst},
+		store, log, server.WithIntake(store))
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -127,8 +180,6 @@ func runService(ctx context.Context, b Build, cfg serveConfig, stdout, stderr io
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
-
-	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		if err := httpSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve http: %w", err)
@@ -136,33 +187,16 @@ func runService(ctx context.Context, b Build, cfg serveConfig, stdout, stderr io
 		return nil
 	})
 	g.Go(func() error {
-		<-gctx.Done()
-		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 10*time.Second)
+		<-ctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		return httpSrv.Shutdown(shutdownCtx)
 	})
-	if cfg.Workers > 0 {
-		docker, err := dockerClient(cfg.DockerHost)
-		if err != nil {
-			return err
-		}
-		defer docker.Close()
-		w := builder.New(builder.Config{
-			Owner:        ownerName(),
-			Concurrency:  cfg.Workers,
-			Lease:        cfg.Lease,
-			PollInterval: cfg.PollInterval,
-			GitPath:      cfg.GitPath,
-			GitSchemes:   cfg.GitProtocols,
-			DockerConfig: cfg.DockerConfig,
-			WorkDir:      cfg.WorkDir,
-			Security:     cfg.builderSecurity(secrets),
-		}, store, docker, log)
-		g.Go(func() error { return w.Run(gctx) })
-	}
-	err = g.Wait()
-	log.InfoContext(context.WithoutCancel(ctx), "slipway stopped")
-	return err
+	g.Go(func() error {
+		store.RunNotifier(ctx, notifyInterval)
+		return nil
+	})
+	return nil
 }
 
 func dockerClient(host string) (*client.Client, error) {

@@ -198,25 +198,8 @@ func (p Policy) Dialer() *net.Dialer {
 // checked after resolution; proxies from the environment are ignored, as a
 // proxy would connect on the client's behalf unchecked.
 func (p Policy) HTTPClient(timeout time.Duration) *http.Client {
-	d := p.Dialer()
-	tr := &http.Transport{
-		Proxy: nil,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			host, _, err := net.SplitHostPort(addr)
-			if err != nil {
-				return nil, err
-			}
-			if err := p.CheckHost(host); err != nil {
-				return nil, err
-			}
-			return d.DialContext(ctx, network, addr)
-		},
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          16,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: timeout,
-	}
+	tr := p.Transport()
+	tr.ResponseHeaderTimeout = timeout
 	return &http.Client{
 		Transport: tr,
 		Timeout:   timeout,
@@ -229,6 +212,29 @@ func (p Policy) HTTPClient(timeout time.Duration) *http.Client {
 			}
 			return nil
 		},
+	}
+}
+
+// Transport returns a transport whose every connection is checked after
+// resolution, for clients that handle redirects their own way.
+func (p Policy) Transport() *http.Transport {
+	d := p.Dialer()
+	return &http.Transport{
+		Proxy: nil,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				return nil, err
+			}
+			if err := p.CheckHost(host); err != nil {
+				return nil, err
+			}
+			return d.DialContext(ctx, network, addr)
+		},
+		ForceAttemptHTTP2:   true,
+		MaxIdleConns:        16,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
 	}
 }
 

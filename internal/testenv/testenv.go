@@ -30,6 +30,7 @@ var shared struct {
 // started. Call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
+	removeBinaries()
 	shared.mu.Lock()
 	for _, s := range []*Service{shared.postgres, shared.registry} {
 		if s != nil {

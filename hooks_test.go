@@ -1,0 +1,530 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/slipwayci/slipway/internal/webhooksig"
+)
+
+const (
+	nativeSecret  = "native-secret-0123456789"
+	jenkinsSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	bambooSecret  = "bamboo-secret-abcdefghij"
+	rotatedSecret = "previous-secret-still-valid"
+	testCommit    = "c6d86dc7c9a7cbd1ad7ad3bef0b17e4c1b3fe4a9"
+)
+
+// hookEnv configures every hook secret, with a second one as in a rotation,
+// and no workers: these tests look at intake, not at builds.
+func hookEnv(extra map[string]string) map[string]string {
+	env := map[string]string{
+		"SLIPWAY_WORKERS":             "0",
+		"SLIPWAY_GIT_PROTOCOLS":       "https,file",
+		"SLIPWAY_HOOK_SECRET":         nativeSecret + " " + rotatedSecret,
+		"SLIPWAY_HOOK_SECRET_JENKINS": jenkinsSecret + " " + rotatedSecret,
+		"SLIPWAY_HOOK_SECRET_BAMBOO":  bambooSecret + " " + rotatedSecret,
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return env
+}
+
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (a answer) jobID(t *testing.T) string {
+	t.Helper()
+	var j struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(a.body, &j); err != nil || j.ID == "" {
+		t.Fatalf("answer %d %s has no job id", a.status, a.body)
+	}
+	return j.ID
+}
+
+func send(t *testing.T, method, url string, body []byte, header http.Header) answer {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = header.Clone()
+	if req.Header == nil {
+		req.Header = http.Header{}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return answer{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+func bearer(secret string) http.Header {
+	return http.Header{"Authorization": {"Bearer " + secret}}
+}
+
+func stdSigned(t *testing.T, secret, id string, ts time.Time, body []byte) http.Header {
+	t.Helper()
+	key, err := webhooksig.Key(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{}
+	h.Set("webhook-id", id)
+	h.Set("webhook-timestamp", strconv.FormatInt(ts.Unix(), 10))
+	h.Set("webhook-signature", webhooksig.Sign(key, id, ts, body))
+	return h
+}
+
+func nativeBody(repo, image string, extra map[string]any) []byte {
+	m := map[string]any{
+		"source": map[string]any{"repository": repo, "commit": testCommit},
+		"image":  map[string]any{"name": image},
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+func readFixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("server", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestHookAuthMatrix: per endpoint, every kind of credential, right and
+// wrong, on real Postgres; a refused request creates nothing.
+func TestHookAuthMatrix(t *testing.T) {
+	slip := startSlipway(t, hookEnv(nil))
+	endpoints := []struct {
+		path, secret string
+	}{
+		{"/api/v1/jobs", nativeSecret},
+		{"/api/v1/hooks/jenkins", jenkinsSecret},
+		{"/api/v1/hooks/bamboo", bambooSecret},
+	}
+	now := time.Now()
+	n := 0
+	for _, ep := range endpoints {
+		cases := []struct {
+			name   string
+			header func(body []byte) http.Header
+			query  string
+			tamper bool
+			want   int
+		}{
+			{"none", func([]byte) http.Header { return nil }, "", false, 401},
+			{"bearer wrong", func([]byte) http.Header { return bearer("wrong") }, "", false, 401},
+			{"bearer other endpoint's", func([]byte) http.Header { return bearer(otherSecret(ep.secret)) }, "", false, 401},
+			{"bearer right", func([]byte) http.Header { return bearer(ep.secret) }, "", false, 202},
+			{"bearer rotated", func([]byte) http.Header { return bearer(rotatedSecret) }, "", false, 202},
+			{"hub right", func(b []byte) http.Header {
+				return http.Header{"X-Hub-Signature-256": {webhooksig.HubSign([]byte(ep.secret), b)}}
+			}, "", false, 202},
+			{"hub tampered", func(b []byte) http.Header {
+				return http.Header{"X-Hub-Signature-256": {webhooksig.HubSign([]byte(ep.secret), b)}}
+			}, "", true, 401},
+			{"standard right", func(b []byte) http.Header { return stdSigned(t, ep.secret, fmt.Sprintf("msg-%d", n), now, b) }, "", false, 202},
+			{"standard rotated", func(b []byte) http.Header { return stdSigned(t, rotatedSecret, fmt.Sprintf("msg-%d", n), now, b) }, "", false, 202},
+			{"standard stale", func(b []byte) http.Header {
+				return stdSigned(t, ep.secret, fmt.Sprintf("msg-%d", n), now.Add(-10*time.Minute), b)
+			}, "", false, 401},
+			{"standard tampered", func(b []byte) http.Header { return stdSigned(t, ep.secret, fmt.Sprintf("msg-%d", n), now, b) }, "", true, 401},
+			{"query secret", func([]byte) http.Header { return nil }, "?token=" + ep.secret, false, 401},
+		}
+		for _, tc := range cases {
+			t.Run(strings.TrimPrefix(ep.path, "/api/v1/")+"/"+tc.name, func(t *testing.T) {
+				n++
+				// A distinct image per case keeps deduplication out of the way.
+				body := nativeBody("https://git.example.com/app.git", fmt.Sprintf("registry.example.com/auth/app%d", n), nil)
+				h := tc.header(body)
+				if tc.tamper {
+					body = bytes.Replace(body, []byte("auth/app"), []byte("auth/APP"), 1)
+				}
+				before := countJobs(t, slip.DB)
+				a := send(t, http.MethodPost, slip.URL+ep.path+tc.query, body, h)
+				if a.status != tc.want {
+					t.Fatalf("status = %d, want %d: %s", a.status, tc.want, a.body)
+				}
+				after := countJobs(t, slip.DB)
+				switch {
+				case tc.want == 401 && after != before:
+					t.Errorf("a refused request created %d jobs", after-before)
+				case tc.want == 401 && a.header.Get("Content-Type") != "application/problem+json":
+					t.Errorf("401 Content-Type = %q", a.header.Get("Content-Type"))
+				case tc.want == 202 && after != before+1:
+					t.Errorf("an accepted request created %d jobs, want 1", after-before)
+				}
+			})
+		}
+	}
+}
+
+func otherSecret(s string) string {
+	if s == nativeSecret {
+		return bambooSecret
+	}
+	return nativeSecret
+}
+
+// TestIdempotency: a delivery makes one job however often and however
+// concurrently it arrives; its id reused for another request is refused.
+func TestIdempotency(t *testing.T) {
+	// Deduplication off: the delivery id alone must hold the line.
+	slip := startSlipway(t, hookEnv(map[string]string{"SLIPWAY_DEDUPE": "false"}))
+	body := nativeBody("https://git.example.com/app.git", "registry.example.com/idem/app", nil)
+	h := bearer(nativeSecret)
+	h.Set("Idempotency-Key", "jenkins-app-42")
+
+	const copies = 100
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		ids      = map[string]int{}
+		statuses = map[int]int{}
+	)
+	start := time.Now()
+	for range copies {
+		wg.Go(func() {
+			a := send(t, http.MethodPost, slip.URL+"/api/v1/jobs", body, h)
+			mu.Lock()
+			defer mu.Unlock()
+			statuses[a.status]++
+			if a.status < 300 {
+				ids[a.jobID(t)]++
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("%d concurrent copies answered in %s", copies, time.Since(start))
+	if statuses[202] != 1 || statuses[200] != copies-1 || len(ids) != 1 {
+		t.Fatalf("statuses %v, job ids %v: want one 202, %d 200 and one job", statuses, ids, copies-1)
+	}
+	if n := countJobs(t, slip.DB); n != 1 {
+		t.Fatalf("%d jobs after %d copies of one delivery, want 1", n, copies)
+	}
+
+	other := nativeBody("https://git.example.com/app.git", "registry.example.com/idem/other", nil)
+	if a := send(t, http.MethodPost, slip.URL+"/api/v1/jobs", other, h); a.status != 422 {
+		t.Errorf("same key, other body: %d %s, want 422", a.status, a.body)
+	}
+
+	// Jenkins sends COMPLETED and then FINALIZED for one build: one job.
+	jh := bearer(jenkinsSecret)
+	first := send(t, http.MethodPost, slip.URL+"/api/v1/hooks/jenkins", readFixture(t, "jenkins/notification-completed.json"), jh)
+	second := send(t, http.MethodPost, slip.URL+"/api/v1/hooks/jenkins", readFixture(t, "jenkins/notification-finalized.json"), jh)
+	if first.status != 202 || second.status != 200 || first.jobID(t) != second.jobID(t) {
+		t.Errorf("COMPLETED %d %s, FINALIZED %d %s: want 202 then 200 with one job", first.status, first.body, second.status, second.body)
+	}
+	started := send(t, http.MethodPost, slip.URL+"/api/v1/hooks/jenkins", readFixture(t, "jenkins/notification-started.json"), jh)
+	if started.status != 202 || !bytes.Contains(started.body, []byte(`"ignored"`)) {
+		t.Errorf("STARTED: %d %s, want 202 ignored", started.status, started.body)
+	}
+	if n := countJobs(t, slip.DB); n != 2 {
+		t.Errorf("%d jobs, want 2", n)
+	}
+}
+
+// TestDedupe: a Jenkins job and a Bamboo plan asking for the same build while
+// it is queued share it, unless deduplication is off.
+func TestDedupe(t *testing.T) {
+	for _, dedupe := range []bool{true, false} {
+		t.Run(fmt.Sprintf("dedupe=%v", dedupe), func(t *testing.T) {
+			slip := startSlipway(t, hookEnv(map[string]string{"SLIPWAY_DEDUPE": strconv.FormatBool(dedupe)}))
+			j := send(t, http.MethodPost, slip.URL+"/api/v1/hooks/jenkins", readFixture(t, "jenkins/native.json"), bearer(jenkinsSecret))
+			body := readFixture(t, "bamboo/native.json")
+			body = bytes.Replace(body, []byte(`"name": "registry.example.com/team/app"`), []byte(`"name": "registry.example.com/team/app", "tags": ["18"]`), 1)
+			b := send(t, http.MethodPost, slip.URL+"/api/v1/hooks/bamboo", body, bearer(bambooSecret))
+			if j.status != 202 {
+				t.Fatalf("jenkins: %d %s", j.status, j.body)
+			}
+			wantStatus, wantJobs := 200, 1
+			if !dedupe {
+				wantStatus, wantJobs = 202, 2
+			}
+			if b.status != wantStatus || (dedupe != (j.jobID(t) == b.jobID(t))) {
+				t.Errorf("bamboo: %d %s; want %d, shared job %v", b.status, b.body, wantStatus, dedupe)
+			}
+			if n := countJobs(t, slip.DB); n != wantJobs {
+				t.Errorf("%d jobs, want %d", n, wantJobs)
+			}
+		})
+	}
+}
+
+type jobDetail struct {
+	ID    string `json:"id"`
+	State string `json:"state"`
+	Build struct {
+		Dockerfile string            `json:"dockerfile"`
+		Labels     map[string]string `json:"labels"`
+	} `json:"build"`
+	Image struct {
+		Name string   `json:"name"`
+		Tags []string `json:"tags"`
+	} `json:"image"`
+	Trigger struct {
+		System      string `json:"system"`
+		Job         string `json:"job"`
+		BuildNumber string `json:"build_number"`
+		URL         string `json:"url"`
+	} `json:"trigger"`
+	Callbacks []struct {
+		URL        string `json:"url"`
+		State      string `json:"state"`
+		Attempts   int    `json:"attempts"`
+		LastStatus *int   `json:"last_status"`
+	} `json:"callbacks"`
+}
+
+func getJob(t *testing.T, base, id string) jobDetail {
+	t.Helper()
+	var j jobDetail
+	if err := json.Unmarshal([]byte(getText(t, base+"/api/v1/jobs/"+id)), &j); err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// TestProjects: deliveries without image settings take them from a project,
+// from the API or the YAML file; a delivery that maps to nothing gets a 422
+// naming what is missing.
+func TestProjects(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "projects.yaml")
+	yaml := `projects:
+  - name: PROJ-APP
+    repository: https://git.example.com/team/app.git
+    image: registry.example.com/team/app
+    tags: ["{{.ShortCommit}}", "{{.Branch}}-{{.BuildNumber}}"]
+    dockerfile: build/Dockerfile
+    labels: {team: core}
+`
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	slip := startSlipway(t, hookEnv(map[string]string{"SLIPWAY_PROJECTS_FILE": file}))
+
+	if list := getText(t, slip.URL+"/api/v1/projects"); !strings.Contains(list, `"PROJ-APP"`) {
+		t.Fatalf("projects file not loaded: %s", list)
+	}
+
+	// Bamboo's custom template: repository and commit from the payload, the rest from the project.
+	a := send(t, http.MethodPost, slip.URL+"/api/v1/hooks/bamboo", readFixture(t, "bamboo/build-custom-template.json"), bearer(bambooSecret))
+	if a.status != 202 {
+		t.Fatalf("bamboo: %d %s", a.status, a.body)
+	}
+	j := getJob(t, slip.URL, a.jobID(t))
+	if j.Image.Name != "registry.example.com/team/app" || strings.Join(j.Image.Tags, ",") != testCommit[:12]+",main-42" || j.Build.Dockerfile != "build/Dockerfile" {
+		t.Errorf("image %+v dockerfile %q: project settings not applied", j.Image, j.Build.Dockerfile)
+	}
+	if j.Trigger.System != "bamboo" || j.Trigger.Job != "PROJ-APP" || j.Trigger.BuildNumber != "42" || j.Trigger.URL != "https://bamboo.example.com/browse/PROJ-APP-42" {
+		t.Errorf("trigger = %+v", j.Trigger)
+	}
+	for k, want := range map[string]string{
+		"org.opencontainers.image.source":   "https://git.example.com/team/app.git",
+		"org.opencontainers.image.revision": testCommit,
+		"io.slipway.ci.build-url":           "https://bamboo.example.com/browse/PROJ-APP-42",
+		"team":                              "core",
+	} {
+		if got := j.Build.Labels[k]; got != want {
+			t.Errorf("label %s = %q, want %q", k, got, want)
+		}
+	}
+	if _, err := time.Parse(time.RFC3339, j.Build.Labels["org.opencontainers.image.created"]); err != nil {
+		t.Errorf("created label: %v", err)
+	}
+
+	// The default template carries no commit: 422 says so and how to fix it.
+	a = send(t, http.MethodPost, slip.URL+"/api/v1/hooks/bamboo", readFixture(t, "bamboo/build-default-template.json"), bearer(bambooSecret))
+	if a.status != 422 || !bytes.Contains(a.body, []byte(`"source.commit"`)) || !bytes.Contains(a.body, []byte("custom template")) {
+		t.Errorf("default template: %d %s, want 422 naming source.commit", a.status, a.body)
+	}
+
+	// A Jenkins job without parameters or project: the image is missing.
+	unmapped := bytes.ReplaceAll(readFixture(t, "jenkins/notification-no-parameters.json"), []byte("team/app.git"), []byte("team/other.git"))
+	a = send(t, http.MethodPost, slip.URL+"/api/v1/hooks/jenkins", unmapped, bearer(jenkinsSecret))
+	if a.status != 422 || !bytes.Contains(a.body, []byte(`"image.name"`)) || !bytes.Contains(a.body, []byte("team/app")) {
+		t.Errorf("unmapped Jenkins job: %d %s, want 422 naming image.name and the job", a.status, a.body)
+	}
+
+	// Project CRUD; a Jenkins folder job's name travels escaped.
+	proj := []byte(`{"image": "registry.example.com/team/app2", "tags": ["{{.BuildNumber}}"]}`)
+	path := slip.URL + "/api/v1/projects/team%2Fapp"
+	if a := send(t, http.MethodPut, path, proj, nil); a.status != 401 {
+		t.Errorf("PUT without credential: %d, want 401", a.status)
+	}
+	if a := send(t, http.MethodPut, path, proj, bearer(nativeSecret)); a.status != 201 {
+		t.Fatalf("PUT project: %d %s", a.status, a.body)
+	}
+	if a := send(t, http.MethodPut, path, proj, bearer(nativeSecret)); a.status != 200 {
+		t.Errorf("PUT again: %d %s, want 200", a.status, a.body)
+	}
+	if a := send(t, http.MethodPut, slip.URL+"/api/v1/projects/bad", []byte(`{"image": "Not Valid", "tags": ["{{.Nope"]}`), bearer(nativeSecret)); a.status != 422 {
+		t.Errorf("PUT invalid project: %d %s, want 422", a.status, a.body)
+	}
+	a = send(t, http.MethodPost, slip.URL+"/api/v1/hooks/jenkins", unmapped, bearer(jenkinsSecret))
+	if a.status != 202 {
+		t.Fatalf("mapped Jenkins job: %d %s", a.status, a.body)
+	}
+	if j := getJob(t, slip.URL, a.jobID(t)); j.Image.Name != "registry.example.com/team/app2" || strings.Join(j.Image.Tags, ",") != "18" {
+		t.Errorf("image = %+v, want team/app2:18", j.Image)
+	}
+	if a := send(t, http.MethodDelete, path, nil, bearer(nativeSecret)); a.status != 204 {
+		t.Errorf("DELETE: %d %s", a.status, a.body)
+	}
+	if a := send(t, http.MethodGet, path, nil, nil); a.status != 404 {
+		t.Errorf("GET deleted: %d, want 404", a.status)
+	}
+}
+
+// TestCallbackRetried: a receiver that fails twice gets the signed job three
+// times and is recorded as delivered after three attempts.
+func TestCallbackRetried(t *testing.T) {
+	const secret = "whsec_c2xpcHdheS1jYWxsYmFjay1zZWNyZXQtdGVzdA=="
+	var (
+		calls     atomic.Int32
+		delivered = make(chan []byte, 4)
+	)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		key, _ := webhooksig.Key(secret)
+		if err := webhooksig.Verify([][]byte{key}, r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"),
+			r.Header.Get("webhook-signature"), body, time.Now()); err != nil {
+			t.Errorf("callback signature: %v", err)
+		}
+		if calls.Add(1) <= 2 {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		delivered <- body
+	}))
+	defer recv.Close()
+	slip := startSlipway(t, hookEnv(map[string]string{
+		"SLIPWAY_CALLBACK_SECRET":        secret,
+		"SLIPWAY_CALLBACK_MIN_BACKOFF":   "50ms",
+		"SLIPWAY_CALLBACK_POLL_INTERVAL": "50ms",
+	}))
+	body := nativeBody("https://git.example.com/app.git", "registry.example.com/cb/app",
+		map[string]any{"callback_url": recv.URL + "/webhook-step/capability-token"})
+	a := send(t, http.MethodPost, slip.URL+"/api/v1/jobs", body, bearer(nativeSecret))
+	if a.status != 202 {
+		t.Fatalf("POST: %d %s", a.status, a.body)
+	}
+	id := a.jobID(t)
+	if j := getJob(t, slip.URL, id); len(j.Callbacks) != 1 || j.Callbacks[0].State != "waiting" || strings.Contains(j.Callbacks[0].URL, "capability-token") {
+		t.Fatalf("callbacks before the end = %+v, want one waiting with its path hidden", j.Callbacks)
+	}
+	// No worker runs here: the job ends as any code would end it, by an UPDATE.
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, slip.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `UPDATE jobs SET state = 'failed', finished_at = now(), error_code = 'build_failed', error_message = 'x' WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-delivered:
+		var j jobView
+		if err := json.Unmarshal(got, &j); err != nil || j.ID != id || j.State != "failed" {
+			t.Errorf("callback body %s: want job %s failed", got, id)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("callback never delivered")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		j := getJob(t, slip.URL, id)
+		if len(j.Callbacks) == 1 && j.Callbacks[0].State == "delivered" {
+			if c := j.Callbacks[0]; c.Attempts != 3 || c.LastStatus == nil || *c.LastStatus != 200 {
+				t.Errorf("callback = %+v, want 3 attempts ending in 200", c)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("callback state = %+v", j.Callbacks)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := calls.Load(); n != 3 {
+		t.Errorf("receiver called %d times, want 3", n)
+	}
+}
+
+// TestCallbackExpires: a receiver that never answers 2xx is given up on once
+// the callback expires, and the job says so.
+func TestCallbackExpires(t *testing.T) {
+	var calls atomic.Int32
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer recv.Close()
+	slip := startSlipway(t, hookEnv(map[string]string{
+		"SLIPWAY_CALLBACK_MIN_BACKOFF":   "20ms",
+		"SLIPWAY_CALLBACK_MAX_BACKOFF":   "40ms",
+		"SLIPWAY_CALLBACK_EXPIRY":        "300ms",
+		"SLIPWAY_CALLBACK_POLL_INTERVAL": "20ms",
+	}))
+	body := nativeBody("https://git.example.com/app.git", "registry.example.com/cb/expires", map[string]any{"callback_url": recv.URL})
+	a := send(t, http.MethodPost, slip.URL+"/api/v1/jobs", body, bearer(nativeSecret))
+	if a.status != 202 {
+		t.Fatalf("POST: %d %s", a.status, a.body)
+	}
+	id := a.jobID(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, slip.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `UPDATE jobs SET state = 'canceled', finished_at = now() WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		j := getJob(t, slip.URL, id)
+		if len(j.Callbacks) == 1 && j.Callbacks[0].State == "expired" {
+			c := j.Callbacks[0]
+			if c.Attempts < 2 || c.LastStatus == nil || *c.LastStatus != 503 || int(calls.Load()) != c.Attempts {
+				t.Errorf("callback = %+v after %d calls, want several attempts ending in 503", c, calls.Load())
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("callback state = %+v", j.Callbacks)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,165 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/slipwayci/slipway/callback"
+	"github.com/slipwayci/slipway/internal/webhooksig"
+	"github.com/slipwayci/slipway/job"
+	"github.com/slipwayci/slipway/server"
+)
+
+// hookConfig holds the settings of webhook intake, projects and callbacks.
+type hookConfig struct {
+	NativeSecret      string
+	JenkinsSecret     string
+	BambooSecret      string
+	Dedupe            bool
+	JenkinsPhases     []string
+	JenkinsStatuses   []string
+	ProjectsFile      string
+	CallbackSecret    string
+	CallbackMinDelay  time.Duration
+	CallbackMaxDelay  time.Duration
+	CallbackExpiry    time.Duration
+	CallbackTimeout   time.Duration
+	CallbackPollEvery time.Duration
+}
+
+func (c *hookConfig) register(s *settings) {
+	// Secrets come from the environment only: a flag shows in ps and CI logs.
+	s.Secret(&c.NativeSecret, "", "SLIPWAY_HOOK_SECRET", "secret for POST /api/v1/jobs and project changes (several separated by spaces during a rotation; unset: open)")
+	s.Secret(&c.JenkinsSecret, "", "SLIPWAY_HOOK_SECRET_JENKINS", "secret for POST /api/v1/hooks/jenkins (unset: open)")
+	s.Secret(&c.BambooSecret, "", "SLIPWAY_HOOK_SECRET_BAMBOO", "secret for POST /api/v1/hooks/bamboo (unset: open)")
+	s.Bool(&c.Dedupe, "dedupe", "SLIPWAY_DEDUPE", true, "identical builds asked for while one is queued or running share that job")
+	s.List(&c.JenkinsPhases, "jenkins-phases", "SLIPWAY_JENKINS_PHASES", "COMPLETED,FINALIZED", "Notification plugin phases that start a build")
+	s.List(&c.JenkinsStatuses, "jenkins-statuses", "SLIPWAY_JENKINS_STATUSES", "SUCCESS", "Notification plugin build statuses that start a build")
+	s.String(&c.ProjectsFile, "projects-file", "SLIPWAY_PROJECTS_FILE", "", "YAML file of projects loaded (created or replaced) at start")
+	s.Secret(&c.CallbackSecret, "", "SLIPWAY_CALLBACK_SECRET", "Standard Webhooks secret (whsec_…) signing completion callbacks (unset: unsigned)")
+	s.Duration(&c.CallbackMinDelay, "callback-min-backoff", "SLIPWAY_CALLBACK_MIN_BACKOFF", 5*time.Second, "wait after a failed callback; doubles each time")
+	s.Duration(&c.CallbackMaxDelay, "callback-max-backoff", "SLIPWAY_CALLBACK_MAX_BACKOFF", 10*time.Minute, "longest wait between callback attempts")
+	s.Duration(&c.CallbackExpiry, "callback-expiry", "SLIPWAY_CALLBACK_EXPIRY", 24*time.Hour, "how long after a job ends its callback is retried")
+	s.Duration(&c.CallbackTimeout, "callback-timeout", "SLIPWAY_CALLBACK_TIMEOUT", 10*time.Second, "time limit of one callback attempt")
+	s.Duration(&c.CallbackPollEvery, "callback-poll-interval", "SLIPWAY_CALLBACK_POLL_INTERVAL", time.Second, "how often due callbacks are looked for")
+}
+
+func (c *hookConfig) server() server.HookConfig {
+	return server.HookConfig{
+		NativeSecrets:   strings.Fields(c.NativeSecret),
+		JenkinsSecrets:  strings.Fields(c.JenkinsSecret),
+		BambooSecrets:   strings.Fields(c.BambooSecret),
+		Dedupe:          c.Dedupe,
+		JenkinsPhases:   c.JenkinsPhases,
+		JenkinsStatuses: c.JenkinsStatuses,
+	}
+}
+
+// checkSecrets refuses a whsec_ secret that is not base64: it could never
+// verify a Standard Webhooks signature, silently.
+func (c *hookConfig) checkSecrets() error {
+	for env, v := range map[string]string{
+		"SLIPWAY_HOOK_SECRET":         c.NativeSecret,
+		"SLIPWAY_HOOK_SECRET_JENKINS": c.JenkinsSecret,
+		"SLIPWAY_HOOK_SECRET_BAMBOO":  c.BambooSecret,
+		"SLIPWAY_CALLBACK_SECRET":     c.CallbackSecret,
+	} {
+		for _, secret := range strings.Fields(v) {
+			if _, err := webhooksig.Key(secret); err != nil {
+				return fmt.Errorf("%s: %w", env, err)
+			}
+		}
+	}
+	return nil
+}
+
+// warnOpen says which endpoints take requests from anyone.
+func (c *hookConfig) warnOpen(ctx context.Context, log *slog.Logger) {
+	for env, v := range map[string]string{
+		"SLIPWAY_HOOK_SECRET":         c.NativeSecret,
+		"SLIPWAY_HOOK_SECRET_JENKINS": c.JenkinsSecret,
+		"SLIPWAY_HOOK_SECRET_BAMBOO":  c.BambooSecret,
+	} {
+		if strings.TrimSpace(v) == "" {
+			log.WarnContext(ctx, "endpoint accepts unauthenticated requests", "unset", env)
+		}
+	}
+}
+
+func (c *hookConfig) deliverer(store callback.Outbox, log *slog.Logger, transport http.RoundTripper) (*callback.Deliverer, error) {
+	for env, d := range map[string]time.Duration{
+		"SLIPWAY_CALLBACK_MIN_BACKOFF":   c.CallbackMinDelay,
+		"SLIPWAY_CALLBACK_MAX_BACKOFF":   c.CallbackMaxDelay,
+		"SLIPWAY_CALLBACK_EXPIRY":        c.CallbackExpiry,
+		"SLIPWAY_CALLBACK_TIMEOUT":       c.CallbackTimeout,
+		"SLIPWAY_CALLBACK_POLL_INTERVAL": c.CallbackPollEvery,
+	} {
+		if d <= 0 {
+			return nil, fmt.Errorf("%s must be longer than 0", env)
+		}
+	}
+	return callback.New(callback.Config{
+		Secret:       c.CallbackSecret,
+		PollInterval: c.CallbackPollEvery,
+		MinBackoff:   c.CallbackMinDelay,
+		MaxBackoff:   c.CallbackMaxDelay,
+		Expiry:       c.CallbackExpiry,
+		Timeout:      c.CallbackTimeout,
+		Transport:    transport,
+	}, store, log)
+}
+
+// projectStore is what loading projects needs.
+type projectStore interface {
+	PutProject(ctx context.Context, p job.Project) (bool, error)
+}
+
+// projectsFile is the YAML file of SLIPWAY_PROJECTS_FILE.
+type projectsFile struct {
+	Projects []job.Project `yaml:"projects"`
+}
+
+// loadProjects creates or replaces every project in the file at path; it
+// checks them all before storing any, so a typo changes nothing.
+func loadProjects(ctx context.Context, path string, store projectStore, log *slog.Logger) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("projects file: %w", err)
+	}
+	defer f.Close()
+	var pf projectsFile
+	dec := yaml.NewDecoder(f)
+	dec.KnownFields(true)
+	if err := dec.Decode(&pf); err != nil {
+		return fmt.Errorf("projects file %s: %w", path, err)
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for i, p := range pf.Projects {
+		if err := p.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("project %d (%q): %w", i+1, p.Name, err))
+		}
+		if seen[p.Name] {
+			errs = append(errs, fmt.Errorf("project %d: %q is listed twice", i+1, p.Name))
+		}
+		seen[p.Name] = true
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("projects file %s: %w", path, err)
+	}
+	for _, p := range pf.Projects {
+		if _, err := store.PutProject(ctx, p); err != nil {
+			return fmt.Errorf("projects file %s: %w", path, err)
+		}
+	}
+	log.InfoContext(ctx, "projects loaded", "file", path, "count", len(pf.Projects))
+	return nil
+}

@@ -1,0 +1,82 @@
+package app
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/slipwayci/slipway/job"
+)
+
+type projectRecorder struct{ got []job.Project }
+
+func (r *projectRecorder) PutProject(_ context.Context, p job.Project) (bool, error) {
+	r.got = append(r.got, p)
+	return true, nil
+}
+
+func TestLoadProjects(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       int
+		err        string
+	}{
+		{"two", "projects:\n  - {name: A, image: example.com/a, tags: ['{{.ShortCommit}}']}\n  - {name: team/b, image: example.com/b}\n", 2, ""},
+		{"unknown key", "projects:\n  - {name: A, image: example.com/a, imagee: x}\n", 0, "imagee"},
+		{"invalid one stores none", "projects:\n  - {name: A, image: example.com/a}\n  - {name: B, image: 'Not Valid'}\n", 0, "project 2"},
+		{"duplicate", "projects:\n  - {name: A, image: example.com/a}\n  - {name: A, image: example.com/b}\n", 0, "listed twice"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "projects.yaml")
+			if err := os.WriteFile(path, []byte(tc.yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			rec := &projectRecorder{}
+			err := loadProjects(context.Background(), path, rec, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+				t.Fatalf("err = %v, want %q", err, tc.err)
+			}
+			if len(rec.got) != tc.want {
+				t.Errorf("stored %d projects, want %d", len(rec.got), tc.want)
+			}
+		})
+	}
+}
+
+func TestDetectCI(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	jenkins := detectCI(env(map[string]string{"JENKINS_URL": "https://j/", "GIT_URL": "https://g/a.git", "GIT_COMMIT": "abc",
+		"GIT_BRANCH": "origin/main", "JOB_NAME": "team/app", "BUILD_NUMBER": "7", "BUILD_URL": "https://j/job/app/7/"}))
+	if want := (ciBuild{"jenkins", "https://g/a.git", "abc", "origin/main", "team/app", "7", "https://j/job/app/7/"}); jenkins != want {
+		t.Errorf("jenkins = %+v, want %+v", jenkins, want)
+	}
+	bamboo := detectCI(env(map[string]string{"bamboo_buildResultKey": "PROJ-APP-JOB1-9", "bamboo_planRepository_repositoryUrl": "https://g/a.git",
+		"bamboo_planRepository_revision": "abc", "bamboo_planRepository_branchName": "main", "bamboo_buildResultsUrl": "https://b/browse/PROJ-APP-JOB1-9"}))
+	if want := (ciBuild{"bamboo", "https://g/a.git", "abc", "main", "PROJ-APP-JOB1", "9", "https://b/browse/PROJ-APP-JOB1-9"}); bamboo != want {
+		t.Errorf("bamboo = %+v, want %+v", bamboo, want)
+	}
+	if got := detectCI(env(nil)); got.system != "api" {
+		t.Errorf("no CI: %+v", got)
+	}
+	for in, want := range map[string]string{"origin/main": "refs/heads/main", "main": "refs/heads/main", "refs/tags/v1": "refs/tags/v1", "": ""} {
+		if got := branchToRef(in); got != want {
+			t.Errorf("branchToRef(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestCheckSecrets(t *testing.T) {
+	ok := hookConfig{NativeSecret: "plain whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", CallbackSecret: "whsec_c2VjcmV0"}
+	if err := ok.checkSecrets(); err != nil {
+		t.Errorf("valid secrets: %v", err)
+	}
+	bad := hookConfig{JenkinsSecret: "whsec_not*base64"}
+	if err := bad.checkSecrets(); err == nil || !strings.Contains(err.Error(), "SLIPWAY_HOOK_SECRET_JENKINS") || strings.Contains(err.Error(), "not*base64") {
+		t.Errorf("bad secret: %v, want an error naming the variable, not the value", err)
+	}
+}

@@ -1,0 +1,116 @@
+package job
+
+import (
+	"bytes"
+	"errors"
+	"regexp"
+	"strings"
+	"text/template"
+)
+
+// Project maps a CI job, plan or repository onto build settings, for
+// deliveries that carry no image settings of their own.
+type Project struct {
+	Name       string            `json:"name" yaml:"name"`
+	Repository string            `json:"repository,omitempty" yaml:"repository"`
+	Image      string            `json:"image" yaml:"image"`
+	Tags       []string          `json:"tags,omitempty" yaml:"tags"` // templates: {{.ShortCommit}}, {{.Commit}}, {{.Branch}}, {{.BuildNumber}}
+	Dockerfile string            `json:"dockerfile,omitempty" yaml:"dockerfile"`
+	Context    string            `json:"context,omitempty" yaml:"context"`
+	Target     string            `json:"target,omitempty" yaml:"target"`
+	Args       map[string]string `json:"args,omitempty" yaml:"args"`
+	Labels     map[string]string `json:"labels,omitempty" yaml:"labels"`
+	Push       *bool             `json:"push,omitempty" yaml:"push"`
+}
+
+// TagVars are the values a project's tag templates can use.
+type TagVars struct {
+	Commit      string
+	ShortCommit string
+	Branch      string
+	BuildNumber string
+}
+
+var projectNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._/+-]{0,254}$`)
+
+// Validate checks a project's own fields; the spec it produces is validated
+// again when a delivery uses it.
+func (p *Project) Validate() error {
+	v := &ValidationError{}
+	if !projectNameRE.MatchString(p.Name) {
+		v.add("name", "must be a Jenkins job name, Bamboo plan key or other name of letters, digits, ' ', '.', '_', '/', '+', '-'")
+	}
+	probe := Spec{
+		Source: Source{Repository: p.Repository, Commit: strings.Repeat("0", 40)},
+		Build:  Build{Context: p.Context, Dockerfile: p.Dockerfile, Target: p.Target, Args: p.Args, Labels: p.Labels},
+		Image:  Image{Name: p.Image, Tags: []string{"probe"}},
+	}
+	if err := probe.Normalize(Policy{GitSchemes: []string{"http", "https", "ssh", "file", "git"}}); err != nil {
+		var verr *ValidationError
+		if errors.As(err, &verr) {
+			for _, f := range verr.Fields {
+				switch {
+				case f.Field == "source.repository" && p.Repository == "":
+				case f.Field == "source.repository":
+					v.add("repository", f.Message)
+				case f.Field == "image.name":
+					v.add("image", f.Message)
+				default:
+					v.add(strings.TrimPrefix(f.Field, "build."), f.Message)
+				}
+			}
+		}
+	}
+	if len(p.Tags) > maxTags {
+		v.add("tags", "at most 32 tags")
+	}
+	for _, t := range p.Tags {
+		if _, err := template.New("tag").Option("missingkey=error").Parse(t); err != nil {
+			v.add("tags", quote(t)+" is not a valid template: "+err.Error())
+		}
+	}
+	return v.err()
+}
+
+// RenderTags expands the project's tag templates. A tag that renders empty is
+// dropped, so {{.Branch}} without a branch does not fail the build.
+func (p *Project) RenderTags(vars TagVars) ([]string, error) {
+	var tags []string
+	for _, t := range p.Tags {
+		tmpl, err := template.New("tag").Option("missingkey=error").Parse(t)
+		if err != nil {
+			return nil, &ValidationError{Fields: []FieldError{{Field: "image.tags", Message: "project tag " + quote(t) + " is not a valid template"}}}
+		}
+		var b bytes.Buffer
+		if err := tmpl.Execute(&b, vars); err != nil {
+			return nil, &ValidationError{Fields: []FieldError{{Field: "image.tags", Message: "project tag " + quote(t) + " cannot be rendered: " + err.Error()}}}
+		}
+		// A part left empty ("{{.Branch}}-{{.BuildNumber}}" without a
+		// branch) leaves a separator that no tag may start or end with.
+		if s := strings.Trim(b.String(), "-."); s != "" {
+			tags = append(tags, s)
+		}
+	}
+	return tags, nil
+}
+
+// TagSafe turns a branch name into something usable in a tag:
+// "origin/feature/x" becomes "feature-x".
+func TagSafe(branch string) string {
+	branch = strings.TrimPrefix(branch, "refs/heads/")
+	branch = strings.TrimPrefix(branch, "origin/")
+	var b strings.Builder
+	for _, r := range branch {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '.', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	s := strings.TrimLeft(b.String(), ".-")
+	if len(s) > 128 {
+		s = s[:128]
+	}
+	return s
+}

@@ -1,0 +1,127 @@
+package job
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRenderTags(t *testing.T) {
+	p := Project{Tags: []string{"{{.ShortCommit}}", "{{.Branch}}-{{.BuildNumber}}", "{{.Branch}}", "latest"}}
+	tests := []struct {
+		vars TagVars
+		want []string
+	}{
+		{TagVars{ShortCommit: "c6d86dc7c9a7", Branch: "main", BuildNumber: "42"}, []string{"c6d86dc7c9a7", "main-42", "main", "latest"}},
+		{TagVars{ShortCommit: "c6d86dc7c9a7"}, []string{"c6d86dc7c9a7", "latest"}},
+		{TagVars{ShortCommit: "c6d86dc7c9a7", BuildNumber: "7"}, []string{"c6d86dc7c9a7", "7", "latest"}},
+	}
+	for _, tc := range tests {
+		got, err := p.RenderTags(tc.vars)
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("RenderTags(%+v) = %q, %v; want %q", tc.vars, got, err, tc.want)
+		}
+	}
+	bad := Project{Tags: []string{"{{.Nope}}"}}
+	var verr *ValidationError
+	if _, err := bad.RenderTags(TagVars{}); !errors.As(err, &verr) {
+		t.Errorf("unknown field: %v, want a ValidationError", err)
+	}
+}
+
+func TestTagSafe(t *testing.T) {
+	tests := map[string]string{
+		"main":                   "main",
+		"origin/main":            "main",
+		"refs/heads/feature/x":   "feature-x",
+		"origin/feature/JIRA-12": "feature-JIRA-12",
+		".hidden":                "hidden",
+		"a b@c":                  "a-b-c",
+		strings.Repeat("x", 200): strings.Repeat("x", 128),
+	}
+	for in, want := range tests {
+		if got := TagSafe(in); got != want {
+			t.Errorf("TagSafe(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestProjectValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		p      Project
+		fields []string
+	}{
+		{"minimal", Project{Name: "PROJ-APP", Image: "registry.example.com/team/app"}, nil},
+		{"folder job", Project{Name: "team/app", Image: "team/app", Repository: "https://git.example.com/a.git", Tags: []string{"{{.ShortCommit}}"}}, nil},
+		{"empty", Project{}, []string{"image", "name"}},
+		{"bad parts", Project{Name: "-x", Image: "Bad Image:tag", Context: "../up", Tags: []string{"{{.X"}}, []string{"context", "image", "name", "tags"}},
+		{"bad repository", Project{Name: "x", Image: "x", Repository: "ext::sh"}, []string{"repository"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.p.Validate()
+			var got []string
+			var verr *ValidationError
+			if errors.As(err, &verr) {
+				for _, f := range verr.Fields {
+					got = append(got, f.Field)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.fields) {
+				t.Errorf("fields = %q, want %q (%v)", got, tc.fields, err)
+			}
+		})
+	}
+}
+
+func TestBuildKeyAndFingerprint(t *testing.T) {
+	base := Spec{
+		Source: Source{Repository: "https://git.example.com/a.git", Commit: strings.Repeat("a", 40)},
+		Build:  Build{Context: ".", Dockerfile: "Dockerfile", Args: map[string]string{"A": "1", "B": "2"}},
+		Image:  Image{Name: "example.com/a", Tags: []string{"x"}},
+		Push:   true,
+	}
+	other := base
+	other.Trigger = Trigger{System: SystemBamboo, Job: "PROJ-A"}
+	other.Build.Labels = map[string]string{"team": "core"}
+	other.Build.Args = map[string]string{"B": "2", "A": "1"}
+	if BuildKey(base) != BuildKey(other) {
+		t.Error("triggers and labels changed the build key")
+	}
+	if Fingerprint(base, "") == Fingerprint(other, "") {
+		t.Error("a different trigger kept the fingerprint")
+	}
+	if Fingerprint(base, "") == Fingerprint(base, "https://cb.example.com/") {
+		t.Error("a callback URL did not change the fingerprint")
+	}
+	changed := base
+	changed.Build.Target = "runtime"
+	if BuildKey(base) == BuildKey(changed) {
+		t.Error("a different target kept the build key")
+	}
+}
+
+func TestAddProvenanceLabels(t *testing.T) {
+	s := Spec{
+		Source:  Source{Repository: "https://user:pw@git.example.com/a.git", Commit: strings.Repeat("b", 40)},
+		Build:   Build{Labels: map[string]string{LabelCreated: "kept"}},
+		Trigger: Trigger{URL: "https://ci.example.com/job/a/1/"},
+	}
+	s.AddProvenanceLabels(testTime)
+	want := map[string]string{
+		LabelSource:   "https://git.example.com/a.git",
+		LabelRevision: strings.Repeat("b", 40),
+		LabelCreated:  "kept",
+		LabelBuildURL: "https://ci.example.com/job/a/1/",
+	}
+	if !reflect.DeepEqual(s.Build.Labels, want) {
+		t.Errorf("labels = %v, want %v", s.Build.Labels, want)
+	}
+}
+
+var testTime = time.Date(2026, 11, 28, 1, 0, 0, 0, time.UTC)

@@ -1,0 +1,52 @@
+package job
+
+import (
+	"fmt"
+	"time"
+)
+
+// Failure codes of the queue itself.
+const (
+	CodeTimeout      = "timeout"       // the build ran past its timeout
+	CodeLeaseExpired = "lease_expired" // the worker stopped renewing its lease (it died or lost the database)
+	CodeReleased     = "released"      // the worker shut down and handed the job back
+	CodeQueueExpired = "queue_expired" // nobody picked the job up within the queue TTL
+	CodeSuperseded   = "superseded"    // a newer commit for the same ref and image was queued
+	CodeCanceled     = "canceled"      // a user canceled the job
+)
+
+// ErrFinished is returned for an action that needs an unfinished job.
+var ErrFinished = fmt.Errorf("%w: the job has already finished", ErrConflict)
+
+// ErrAlreadyRetried is returned when a finished job has been retried before.
+var ErrAlreadyRetried = fmt.Errorf("%w: the job has already been retried", ErrConflict)
+
+// Attempt is one run of a job by a worker, as shown to users.
+type Attempt struct {
+	Attempt    int        `json:"attempt"`
+	Owner      string     `json:"worker"`
+	StartedAt  *time.Time `json:"started_at"`
+	FinishedAt time.Time  `json:"finished_at"`
+	Outcome    string     `json:"outcome"` // succeeded, failed, canceled, or released (handed back at shutdown)
+	Error      *Error     `json:"error,omitempty"`
+}
+
+// Limits on the queue fields of a request.
+const (
+	MinPriority = -1000
+	MaxPriority = 1000
+)
+
+func (s *Spec) validateQueue(v *ValidationError, p Policy) {
+	if s.Priority < MinPriority || s.Priority > MaxPriority {
+		v.add("priority", fmt.Sprintf("must be between %d and %d", MinPriority, MaxPriority))
+	}
+	switch {
+	case s.TimeoutSeconds < 0:
+		v.add("timeout_seconds", "must be positive")
+	case s.TimeoutSeconds == 0:
+		s.TimeoutSeconds = int(p.DefaultTimeout / time.Second)
+	case p.MaxTimeout > 0 && time.Duration(s.TimeoutSeconds)*time.Second > p.MaxTimeout:
+		v.add("timeout_seconds", fmt.Sprintf("must be at most %d (the server's maximum)", int(p.MaxTimeout/time.Second)))
+	}
+}
