@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -288,4 +291,61 @@ func TestHostileBuildsEndToEnd(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestCallbackEgressRefused: a callback_url on loopback is accepted (the
+// address is only known when connecting) but never reached: every attempt
+// is refused at connect time until the callback expires.
+func TestCallbackEgressRefused(t *testing.T) {
+	var calls atomic.Int32
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1) }))
+	defer recv.Close()
+	slip := startSlipway(t, hookEnv(map[string]string{
+		"SLIPWAY_ALLOWED_NETWORKS":       "",
+		"SLIPWAY_CALLBACK_MIN_BACKOFF":   "20ms",
+		"SLIPWAY_CALLBACK_MAX_BACKOFF":   "40ms",
+		"SLIPWAY_CALLBACK_EXPIRY":        "300ms",
+		"SLIPWAY_CALLBACK_POLL_INTERVAL": "20ms",
+	}))
+	port := recv.URL[strings.LastIndex(recv.URL, ":")+1:]
+	body := nativeBody("https://git.example.com/app.git", "registry.example.com/cb/egress",
+		map[string]any{"callback_url": "http://localhost:" + port + "/hook"})
+	a := send(t, http.MethodPost, slip.URL+"/api/v1/jobs", body, bearer(nativeSecret))
+	if a.status != http.StatusAccepted {
+		t.Fatalf("POST: %d %s", a.status, a.body)
+	}
+	id := a.jobID(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, slip.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `UPDATE jobs SET state = 'canceled', finished_at = now() WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		j := getJob(t, slip.URL, id)
+		if len(j.Callbacks) == 1 && j.Callbacks[0].State == "expired" {
+			var raw struct {
+				Callbacks []struct {
+					Attempts  int    `json:"attempts"`
+					LastError string `json:"last_error"`
+				} `json:"callbacks"`
+			}
+			if err := json.Unmarshal([]byte(getText(t, slip.URL+"/api/v1/jobs/"+id)), &raw); err != nil || len(raw.Callbacks) != 1 ||
+				raw.Callbacks[0].Attempts < 1 || !strings.Contains(raw.Callbacks[0].LastError, "loopback") {
+				t.Errorf("callbacks = %+v (%v), want attempts refused as loopback", raw.Callbacks, err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("callback state = %+v", j.Callbacks)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("the loopback receiver was called %d times", n)
+	}
 }
