@@ -31,7 +31,7 @@ func TestBadRequestCorpusEndToEnd(t *testing.T) {
 	canary := filepath.Join(os.TempDir(), "slipway-pwn-"+testenv.RandomHex(8))
 	for _, b := range corpus {
 		t.Run(b.Name, func(t *testing.T) {
-			resp, err := http.DefaultClient.Do(b.Request(t, slip.URL, canary))
+			resp, err := http.DefaultClient.Do(b.Request(t, slip.URL, canary, adminToken))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -257,7 +257,7 @@ func TestHostileBuildsEndToEnd(t *testing.T) {
 		searched = append(searched, api, logText)
 	})
 
-	searched = append(searched, dbText(t, slip.DB), slip.Logs.String())
+	searched = append(searched, dbText(t, slip.DB), slip.logs.String())
 	spellings := []string{regPass, auth, url.QueryEscape(regPass), strings.ReplaceAll(regPass, "$", "$$"),
 		base64.RawStdEncoding.EncodeToString([]byte(regPass)), outsideCanary}
 	for i, text := range searched {
@@ -281,7 +281,7 @@ func TestHostileBuildsEndToEnd(t *testing.T) {
 		if j.State != "failed" {
 			t.Fatalf("job %s, want failed", j.State)
 		}
-		appLog := slip.Logs.String()
+		appLog := slip.logs.String()
 		if !strings.Contains(appLog, "file:///nonexistent/***") {
 			t.Errorf("application log lacks the masked repository")
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/docker/docker/errdefs"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/slipwayci/slipway/internal/apitest"
 	"github.com/slipwayci/slipway/internal/testenv"
 )
 
@@ -27,14 +28,35 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 type instance struct {
 	URL  string
 	DB   string
-	Logs *syncBuffer // the application log
+	logs *syncBuffer
 }
 
+// adminToken is the bootstrap admin token every test instance accepts.
+const adminToken = "e2e-admin-token-0123456789abcdefghijklmnopqrstuv"
+
+// authGet is http.Get with the admin token; the answer is validated
+// against openapi.yaml.
+func authGet(t *testing.T, url string) (*http.Response, error) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	return apitest.Shared(t).Client(t).Do(req)
+}
+
+// Logs returns what the instance has logged so far.
+func (i *instance) Logs() string { return i.logs.String() }
+
 // startSlipway runs `slipway serve` in-process on a free port and stops it
-// when the test ends.
+// when the test ends. It uses a new database unless env names one.
 func startSlipway(t *testing.T, env map[string]string) *instance {
 	t.Helper()
-	dbURL := testenv.Postgres(t)
+	dbURL := env["SLIPWAY_DATABASE_URL"]
+	if dbURL == "" {
+		dbURL = testenv.Postgres(t)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -46,11 +68,12 @@ func startSlipway(t *testing.T, env map[string]string) *instance {
 		"SLIPWAY_LISTEN":        addr,
 		"SLIPWAY_GIT_PROTOCOLS": "file",
 		"SLIPWAY_POLL_INTERVAL": "100ms",
+		"SLIPWAY_LOG_FORMAT":    "text",
 		// Tests are one client asking fast; TestRateLimit covers the limit.
-		"SLIPWAY_RATE_LIMIT": "0",
-		"SLIPWAY_LOG_FORMAT": "text",
-		"HOME":               os.Getenv("HOME"),
-		"PATH":               os.Getenv("PATH"),
+		"SLIPWAY_RATE_LIMIT":  "0",
+		"SLIPWAY_ADMIN_TOKEN": adminToken,
+		"HOME":                os.Getenv("HOME"),
+		"PATH":                os.Getenv("PATH"),
 	}
 	for k, v := range env {
 		vars[k] = v
@@ -89,7 +112,7 @@ func startSlipway(t *testing.T, env map[string]string) *instance {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return &instance{URL: base, DB: dbURL, Logs: &logs}
+	return &instance{URL: base, DB: dbURL, logs: &logs}
 }
 
 type syncBuffer struct {
@@ -128,7 +151,13 @@ func postJob(t *testing.T, base string, body any) (*http.Response, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Post(base+"/api/v1/jobs", "application/json", bytes.NewReader(data))
+	req, err := http.NewRequest(http.MethodPost, base+"/api/v1/jobs", bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := apitest.Shared(t).Client(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +171,7 @@ func waitJob(t *testing.T, base, id string) jobView {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		resp, err := http.Get(base + "/api/v1/jobs/" + id)
+		resp, err := authGet(t, base+"/api/v1/jobs/"+id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,7 +193,7 @@ func waitJob(t *testing.T, base, id string) jobView {
 
 func getText(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := authGet(t, url)
 	if err != nil {
 		t.Fatal(err)
 	}

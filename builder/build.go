@@ -19,6 +19,9 @@ func (w *Worker) build(ctx context.Context, spec job.Spec, bc *buildContext, log
 		args[k] = &v
 	}
 	log.Printf("==> building %s (dockerfile %s, context %s)", strings.Join(spec.References(), ", "), spec.Build.Dockerfile, spec.Build.Context)
+	if spec.Build.Network != "" {
+		log.Printf("==> RUN steps use network %s", spec.Build.Network)
+	}
 	tarball := limitContext(bc.tar, w.cfg.Security.MaxContextBytes, w.cfg.Security.MaxContextFiles)
 	defer tarball.Close()
 	resp, err := w.docker.ImageBuild(ctx, tarball, build.ImageBuildOptions{
@@ -30,6 +33,7 @@ func (w *Worker) build(ctx context.Context, spec job.Spec, bc *buildContext, log
 		NoCache:     spec.Build.NoCache,
 		Remove:      true,
 		ForceRemove: true,
+		NetworkMode: spec.Build.Network,
 		Version:     build.BuilderV1,
 	})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 
 	"github.com/cpuguy83/dockercfg"
@@ -31,13 +32,15 @@ func (w *Worker) push(ctx context.Context, spec job.Spec, log *logSink) (string,
 		return "", &job.Failure{Code: job.CodePush, Message: "read registry credentials", Permanent: true, Err: err}
 	}
 	var digest string
+	meter := &pushMeter{}
+	defer func() { w.metrics().PushedBytes(meter.Bytes()) }()
 	for _, ref := range spec.References() {
 		log.Printf("==> pushing %s", ref)
 		body, err := w.docker.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: auth})
 		if err != nil {
 			return "", &job.Failure{Code: job.CodePush, Message: "push " + ref, Err: err}
 		}
-		err = readStream(body, log.Line, func(aux json.RawMessage) {
+		err = readStream(io.TeeReader(body, meter), log.Line, func(aux json.RawMessage) {
 			var r types.PushResult
 			if json.Unmarshal(aux, &r) == nil && r.Digest != "" {
 				digest = r.Digest

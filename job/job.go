@@ -45,6 +45,9 @@ type Build struct {
 	Args       map[string]string `json:"args,omitempty"`
 	Labels     map[string]string `json:"labels,omitempty"`
 	NoCache    bool              `json:"no_cache"`
+	// Network is the network RUN steps use; "" is the daemon's default
+	// bridge. Others must be allowed by the server (Policy.BuildNetworks).
+	Network string `json:"network,omitempty"`
 }
 
 // Image names the repository the image is tagged and pushed as.

@@ -20,6 +20,10 @@ type Policy struct {
 	// DefaultTimeout is a build's timeout when the request names none;
 	// MaxTimeout is the most a request may ask for (0: no limit).
 	DefaultTimeout, MaxTimeout time.Duration
+	// BuildNetworks are the networks a build may ask for besides the default
+	// bridge ("host", a named network); none unless the operator allows them,
+	// since host networking reaches everything the Slipway host can.
+	BuildNetworks []string
 	// RegistryHosts, when not empty, are the only registries images may name.
 	RegistryHosts []string
 }
@@ -68,6 +72,13 @@ func (s *Spec) Normalize(p Policy) error {
 	}
 	if s.Build.Target != "" && (!targetRE.MatchString(s.Build.Target) || len(s.Build.Target) > 128) {
 		v.add("build.target", "must be a build stage name")
+	}
+	if n := s.Build.Network; n != "" && !slices.Contains(p.BuildNetworks, n) {
+		allowed := "none"
+		if len(p.BuildNetworks) > 0 {
+			allowed = strings.Join(p.BuildNetworks, ", ")
+		}
+		v.add("build.network", "network "+quote(n)+" is not allowed (allowed: "+allowed+")")
 	}
 	validateMap(v, "build.args", s.Build.Args, func(k string) bool { return argNameRE.MatchString(k) })
 	validateMap(v, "build.labels", s.Build.Labels, func(k string) bool {

@@ -26,12 +26,12 @@ func TestBadRequestCorpus(t *testing.T) {
 	}
 	canary := filepath.Join(os.TempDir(), "slipway-pwn-"+testenv.RandomHex(8))
 	store, intake := &fakeStore{}, &countingIntake{}
-	cfg := Config{Policy: job.Policy{GitSchemes: []string{"https"}}, MaxBodyBytes: 1 << 20}
-	s := New(cfg, store, slog.New(slog.NewTextHandler(io.Discard, nil)), WithIntake(intake))
+	cfg := Config{Policy: job.Policy{GitSchemes: []string{"https"}}, MaxBodyBytes: 1 << 20, AdminToken: testAdminToken}
+	s := New(cfg, store, fakeTokens{}, slog.New(slog.NewTextHandler(io.Discard, nil)), WithIntake(intake))
 	for _, b := range corpus {
 		t.Run(b.Name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
-			s.ServeHTTP(rec, b.Request(t, "", canary))
+			s.ServeHTTP(rec, b.Request(t, "", canary, testAdminToken))
 			checkProblem(t, b, rec.Code, rec.Header().Get("Content-Type"), rec.Body.Bytes())
 		})
 	}

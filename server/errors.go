@@ -18,6 +18,8 @@ type Problem struct {
 	Detail   string           `json:"detail,omitempty"`
 	Instance string           `json:"instance,omitempty"`
 	Errors   []job.FieldError `json:"errors,omitempty"`
+
+	challenge string // WWW-Authenticate of a refused credential
 }
 
 const problemJSON = "application/problem+json"
@@ -41,10 +43,13 @@ func problemFor(err error) Problem {
 	var (
 		verr *job.ValidationError
 		rerr *requestError
+		terr *tokenError
 		herr *echo.HTTPError
 		aerr *authError
 	)
 	switch {
+	case errors.As(err, &terr):
+		return Problem{Status: terr.status, Detail: terr.detail, challenge: terr.challenge}
 	case errors.As(err, &verr):
 		return Problem{Status: http.StatusUnprocessableEntity, Detail: "The request is not valid; see errors.", Errors: verr.Fields}
 	case errors.As(err, &rerr):
@@ -82,10 +87,13 @@ func (s *Server) handleError(err error, c echo.Context) {
 	p.Title = http.StatusText(p.Status)
 	p.Instance = c.Request().URL.Path
 	if p.Status >= 500 {
-		s.log.ErrorContext(c.Request().Context(), "request failed", "method", c.Request().Method,
+		s.log.ErrorContext(c.Request().Context(), "request failed", "request_id", requestIDOf(c), "method", c.Request().Method,
 			"route", c.Path(), "status", p.Status, "err", err)
 	}
 	body, _ := json.Marshal(p)
+	if p.challenge != "" {
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, p.challenge)
+	}
 	c.Response().Header().Set(echo.HeaderContentType, problemJSON)
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(p.Status)

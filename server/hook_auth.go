@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/slipwayci/slipway/internal/webhooksig"
+	"github.com/slipwayci/slipway/job"
 )
 
 // authError is a missing or wrong credential; it becomes a 401.
@@ -89,14 +90,17 @@ func bearerMatches(secrets []string, got string) bool {
 	return ok == 1
 }
 
-// hookAuth guards a route with verifyHookRequest. With no secret configured
-// the route is open (the operator was warned at start). It reads the body once,
-// bounded, and hands it on unchanged.
-func (s *Server) hookAuth(secrets []string) echo.MiddlewareFunc {
+// secretAuth guards a route with verifyHookRequest: it is the way in for
+// callers that hold a webhook secret instead of an API token. With no secret
+// configured it refuses, leaving the route to admin tokens. It reads the body
+// once, bounded, and hands it on unchanged.
+func (s *Server) secretAuth(secrets []string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if len(secrets) == 0 {
-				return next(c)
+				// No secret configured: only an admin token gets in, and the
+				// answer is the token check's own.
+				return s.authorize(c, job.ScopeAdmin)
 			}
 			req := c.Request()
 			body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, s.cfg.MaxBodyBytes))

@@ -2,7 +2,6 @@ package server
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -75,9 +74,9 @@ func (s *Server) getJob(c echo.Context) error {
 		for i := range cbs {
 			cbs[i].URL = redactURL(cbs[i].URL)
 		}
-		return c.JSON(http.StatusOK, jobWithCallbacks{Job: j, Callbacks: cbs})
+		return writeCached(c, jobWithCallbacks{Job: j, Callbacks: cbs})
 	}
-	return c.JSON(http.StatusOK, j)
+	return writeCached(c, j)
 }
 
 func (s *Server) getJobLogs(c echo.Context) error {
@@ -85,13 +84,14 @@ func (s *Server) getJobLogs(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	since := 0
-	if v := q.Get("since"); v != "" {
-		if since, err = strconv.Atoi(v); err != nil || since < 0 {
-			return badRequest("since must be a non-negative line number.")
-		}
+	opts, err := parseLogQuery(q, c.Request().Header.Get("Last-Event-ID"))
+	if err != nil {
+		return err
 	}
-	text, err := s.jobs.Log(c.Request().Context(), c.Param("id"), since)
+	if opts.follow {
+		return s.followLog(c, c.Param("id"), opts.since)
+	}
+	text, err := s.jobs.Log(c.Request().Context(), c.Param("id"), opts.since)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/slipwayci/slipway/job"
 )
 
+const testAdminToken = "test-admin-token-0123456789abcdefghijkl"
+
 // fakeStore is an in-memory JobStore for handler unit tests.
 type fakeStore struct {
 	created []job.Spec
@@ -38,11 +40,19 @@ func (f *fakeStore) Retry(context.Context, string) (*job.Job, error) { return ni
 
 func (f *fakeStore) Supersede(context.Context, *job.Job) (int, error) { return 0, nil }
 
+func (f *fakeStore) ListJobs(context.Context, job.ListQuery) ([]*job.Job, error) { return nil, nil }
+
+func (f *fakeStore) Stats(context.Context) (*job.Stats, error) { return &job.Stats{}, nil }
+
+func (f *fakeStore) LogLines(context.Context, string, int, int) ([]job.LogLine, error) {
+	return nil, job.ErrNotFound
+}
+
 func newTestServer(t *testing.T) (*Server, *fakeStore) {
 	t.Helper()
 	store := &fakeStore{}
-	cfg := Config{Policy: job.Policy{GitSchemes: []string{"https"}}, MaxBodyBytes: 64 << 10}
-	return New(cfg, store, slog.New(slog.NewTextHandler(io.Discard, nil))), store
+	cfg := Config{Policy: job.Policy{GitSchemes: []string{"https"}}, MaxBodyBytes: 64 << 10, AdminToken: testAdminToken}
+	return New(cfg, store, fakeTokens{}, slog.New(slog.NewTextHandler(io.Discard, nil))), store
 }
 
 func do(t *testing.T, h http.Handler, method, target, contentType, body string) *httptest.ResponseRecorder {
@@ -51,6 +61,7 @@ func do(t *testing.T, h http.Handler, method, target, contentType, body string) 
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	req.Header.Set("Authorization", "Bearer "+testAdminToken)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	return rec

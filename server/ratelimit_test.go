@@ -13,9 +13,11 @@ import (
 )
 
 func TestRateLimit(t *testing.T) {
-	// One token per 1000 s: nothing refills while the test runs.
-	cfg := Config{Policy: job.Policy{GitSchemes: []string{"https"}}, MaxBodyBytes: 1 << 10, RateLimit: 0.001, RateBurst: 2}
-	s := New(cfg, &fakeStore{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	// One token per 1000 s: nothing refills while the test runs. The limit
+	// comes before authentication, so a bogus credential counts too.
+	cfg := Config{Policy: job.Policy{GitSchemes: []string{"https"}}, MaxBodyBytes: 1 << 10, RateLimit: 0.001, RateBurst: 2,
+		AdminToken: testAdminToken, PublicReads: true}
+	s := New(cfg, &fakeStore{}, fakeTokens{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	get := func(path, auth, addr string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodGet, path, nil)
 		req.RemoteAddr = addr
@@ -28,8 +30,8 @@ func TestRateLimit(t *testing.T) {
 	}
 	const job = "/api/v1/jobs/01a21fd2-5ce6-72d7-a947-991c1668d84b"
 	for i := range 2 {
-		if rec := get(job, "Bearer a", "192.0.2.1:1000"); rec.Code != http.StatusNotFound {
-			t.Fatalf("request %d: status %d, want 404 (within the burst)", i, rec.Code)
+		if rec := get(job, "Bearer a", "192.0.2.1:1000"); rec.Code == http.StatusTooManyRequests {
+			t.Fatalf("request %d: status 429 within the burst", i)
 		}
 	}
 	rec := get(job, "Bearer a", "192.0.2.9:1000")
@@ -44,7 +46,7 @@ func TestRateLimit(t *testing.T) {
 		t.Errorf("problem = %s", rec.Body)
 	}
 	// Another credential and an anonymous caller have their own budgets.
-	if rec := get(job, "Bearer b", "192.0.2.1:1000"); rec.Code != http.StatusNotFound {
+	if rec := get(job, "Bearer b", "192.0.2.1:1000"); rec.Code == http.StatusTooManyRequests {
 		t.Errorf("other credential: status %d", rec.Code)
 	}
 	for i := range 3 {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -22,6 +23,9 @@ type JobStore interface {
 	Cancel(ctx context.Context, id string) (*job.Job, error)
 	Retry(ctx context.Context, id string) (*job.Job, error)
 	Supersede(ctx context.Context, newer *job.Job) (int, error)
+	ListJobs(ctx context.Context, q job.ListQuery) ([]*job.Job, error)
+	Stats(ctx context.Context) (*job.Stats, error)
+	LogLines(ctx context.Context, id string, since, limit int) ([]job.LogLine, error)
 }
 
 // Config tunes the API.
@@ -32,29 +36,60 @@ type Config struct {
 	Hooks        HookConfig // webhook secrets and deduplication
 	RateLimit    float64    // requests per second per caller (credential or source address); 0: unlimited
 	RateBurst    int        // requests a caller may make at once above RateLimit
+
+	Metrics        Metrics      // measurements of the API; nil measures nothing
+	MetricsHandler http.Handler // serves GET /metrics; nil leaves the route out
+	Ready          []Check      // what GET /readyz checks
+
+	AdminToken      string        // bootstrap admin bearer token; empty for none
+	PublicReads     bool          // serve reads without a token
+	CORSOrigins     []string      // browser origins allowed to call the API, exactly
+	LogPollInterval time.Duration // how often log followers look for new lines
 }
 
 // Server serves the API.
 type Server struct {
-	cfg    Config
-	jobs   JobStore
-	intake IntakeStore
-	log    *slog.Logger
-	echo   *echo.Echo
+	cfg       Config
+	jobs      JobStore
+	intake    IntakeStore
+	tokens    TokenStore
+	adminHash []byte
+	ownAuth   map[string]bool // "METHOD route" of routes that check credentials themselves
+	log       *slog.Logger
+	echo      *echo.Echo
+	metrics   Metrics
 }
 
-// New returns a Server backed by jobs.
-func New(cfg Config, jobs JobStore, log *slog.Logger, opts ...Option) *Server {
-	s := &Server{cfg: cfg, jobs: jobs, log: log, echo: echo.New()}
+// New returns a Server backed by jobs, authenticating with tokens.
+func New(cfg Config, jobs JobStore, tokens TokenStore, log *slog.Logger, opts ...Option) *Server {
+	if cfg.LogPollInterval <= 0 {
+		cfg.LogPollInterval = 500 * time.Millisecond
+	}
+	s := &Server{cfg: cfg, jobs: jobs, tokens: tokens, ownAuth: map[string]bool{}, log: log, echo: echo.New(), metrics: cfg.Metrics}
+	if cfg.AdminToken != "" {
+		s.adminHash = job.HashToken(cfg.AdminToken)
+	}
+	if s.metrics == nil {
+		s.metrics = nopMetrics{}
+	}
 	for _, o := range opts {
 		o(s)
 	}
 	s.echo.HideBanner = true
 	s.echo.HidePort = true
 	s.echo.HTTPErrorHandler = s.handleError
+	s.echo.Use(s.requestID())
+	// Measured outside Recover, so a handler's panic counts as the 500 it is.
+	s.echo.Use(s.measureRequests())
 	s.echo.Use(middleware.Recover())
 	s.echo.Use(s.requestLogger())
 	s.echo.Use(s.rateLimit())
+	if len(cfg.CORSOrigins) > 0 {
+		s.echo.Use(s.cors())
+	}
+	// At the root rather than on the group, so that unknown /api/v1 routes
+	// and methods still get their 404 and 405 (after authentication).
+	s.echo.Use(s.requireAuth)
 	s.routes()
 	return s
 }
@@ -72,7 +107,7 @@ func (s *Server) requestLogger() echo.MiddlewareFunc {
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
 			// The path only: query strings may carry what should not be logged.
 			s.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
-				slog.String("method", v.Method), slog.String("path", v.URIPath),
+				slog.String("request_id", requestIDOf(c)), slog.String("method", v.Method), slog.String("path", v.URIPath),
 				slog.Int("status", v.Status), slog.Duration("latency", v.Latency))
 			return nil
 		},

@@ -51,6 +51,8 @@ Commands:
   status    print a job (slipway status JOB_ID)
   logs      print a job's log (slipway logs [-f] JOB_ID)
   cancel    cancel a job (slipway cancel JOB_ID)
+  healthcheck  ask the local API's /healthz (the image's HEALTHCHECK)
+  token     create an API token (token create --scope read|admin --name NAME)
   version   print the version
 
 Run "slipway <command> --help" for a command's settings.
@@ -80,6 +82,10 @@ func Run(ctx context.Context, b Build, args []string, getenv func(string) string
 		return logs(ctx, rest, getenv, stdout, stderr)
 	case "cancel":
 		return cancel(ctx, rest, getenv, stdout, stderr)
+	case "healthcheck":
+		return healthcheck(ctx, rest, getenv, stdout, stderr)
+	case "token":
+		return tokenCmd(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString(b))
 		return nil

@@ -13,6 +13,7 @@ import (
 // by its flag. The list of options is what `--help` and the README show.
 type option struct {
 	flag, env, def, help string
+	secret               bool
 }
 
 // settings binds options to a FlagSet with defaults taken from the
@@ -41,13 +42,12 @@ func (s *settings) lookup(o option) string {
 }
 
 func (s *settings) String(p *string, flagName, env, def, help string) {
-	s.fs.StringVar(p, flagName, s.lookup(option{flagName, env, def, help}), help)
+	s.fs.StringVar(p, flagName, s.lookup(option{flag: flagName, env: env, def: def, help: help}), help)
 }
 
 // Secret is a string setting whose value never appears in --help.
 func (s *settings) Secret(p *string, flagName, env, help string) {
-	o := option{flagName, env, "", help}
-	s.opts = append(s.opts, o)
+	s.opts = append(s.opts, option{flag: flagName, env: env, help: help, secret: true})
 	*p = s.getenv(env)
 	if flagName != "" {
 		s.fs.Func(flagName, help, func(v string) error { *p = v; return nil })
@@ -55,7 +55,7 @@ func (s *settings) Secret(p *string, flagName, env, help string) {
 }
 
 func (s *settings) Int(p *int, flagName, env string, def int, help string) {
-	v := s.lookup(option{flagName, env, strconv.Itoa(def), help})
+	v := s.lookup(option{flag: flagName, env: env, def: strconv.Itoa(def), help: help})
 	n, err := strconv.Atoi(v)
 	if err != nil {
 		s.errs = append(s.errs, fmt.Sprintf("%s=%q is not a whole number", env, v))
@@ -64,7 +64,7 @@ func (s *settings) Int(p *int, flagName, env string, def int, help string) {
 }
 
 func (s *settings) Bool(p *bool, flagName, env string, def bool, help string) {
-	v := s.lookup(option{flagName, env, strconv.FormatBool(def), help})
+	v := s.lookup(option{flag: flagName, env: env, def: strconv.FormatBool(def), help: help})
 	b, err := strconv.ParseBool(v)
 	if err != nil {
 		s.errs = append(s.errs, fmt.Sprintf("%s=%q is not true or false", env, v))
@@ -73,7 +73,7 @@ func (s *settings) Bool(p *bool, flagName, env string, def bool, help string) {
 }
 
 func (s *settings) Duration(p *time.Duration, flagName, env string, def time.Duration, help string) {
-	v := s.lookup(option{flagName, env, def.String(), help})
+	v := s.lookup(option{flag: flagName, env: env, def: def.String(), help: help})
 	d, err := time.ParseDuration(v)
 	if err != nil {
 		s.errs = append(s.errs, fmt.Sprintf("%s=%q is not a duration such as 30s", env, v))
@@ -83,7 +83,7 @@ func (s *settings) Duration(p *time.Duration, flagName, env string, def time.Dur
 
 // List is a comma-separated setting.
 func (s *settings) List(p *[]string, flagName, env, def, help string) {
-	*p = splitList(s.lookup(option{flagName, env, def, help}))
+	*p = splitList(s.lookup(option{flag: flagName, env: env, def: def, help: help}))
 	s.fs.Func(flagName, help+" (comma-separated; default "+strconv.Quote(def)+")", func(v string) error {
 		*p = splitList(v)
 		return nil
@@ -119,7 +119,10 @@ func (s *settings) usage(w io.Writer) {
 			name = "  --" + o.flag
 		}
 		def := o.def
-		if def == "" {
+		switch {
+		case o.secret:
+			def = "(secret)"
+		case def == "":
 			def = `""`
 		}
 		fmt.Fprintf(w, "%-24s %-30s default %s\n      %s\n", name, o.env, def, o.help)

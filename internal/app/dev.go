@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/slipwayci/slipway/internal/testenv"
+	"github.com/slipwayci/slipway/job"
 )
 
 // dev runs a complete local instance: Postgres and a registry in Docker
@@ -63,6 +64,10 @@ func dev(ctx context.Context, b Build, args []string, getenv func(string) string
 		defer os.RemoveAll(dir)
 		demoDir = dir
 	}
+	// dev always has a token to print: the one given, or a fresh one.
+	if cfg.AdminToken == "" {
+		cfg.AdminToken = job.NewTokenSecret()
+	}
 	commit, err := makeDemoRepo(ctx, cfg.GitPath, demoDir)
 	if err != nil {
 		return fmt.Errorf("demo repository: %w", err)
@@ -71,19 +76,24 @@ func dev(ctx context.Context, b Build, args []string, getenv func(string) string
 	return runService(ctx, b, cfg, stdout, stderr, func(addr string) {
 		fmt.Fprintf(stdout, `
 Slipway is running at http://%[1]s (registry %[2]s).
+Dashboard: http://%[1]s/ (paste the admin token when asked)
+Admin token (this run only): %[5]s
+
 Build and push the demo image:
 
+  export SLIPWAY_TOKEN=%[5]s
   curl -sS -X POST http://%[1]s/api/v1/jobs \
+    -H "Authorization: Bearer $SLIPWAY_TOKEN" \
     -H 'Content-Type: application/json' \
     -d '{"source": {"repository": "file://%[3]s", "commit": "%[4]s"},
          "image": {"name": "%[2]s/demo/hello", "tags": ["latest"]}}'
 
 Then follow it with the job id from the answer:
 
-  curl -sS http://%[1]s/api/v1/jobs/<id>
-  curl -sS http://%[1]s/api/v1/jobs/<id>/logs
+  curl -sS -H "Authorization: Bearer $SLIPWAY_TOKEN" http://%[1]s/api/v1/jobs/<id>
+  curl -sS -H "Authorization: Bearer $SLIPWAY_TOKEN" "http://%[1]s/api/v1/jobs/<id>/logs?follow=true"
 
-`, addr, registryAddr, demoDir, commit)
+`, addr, registryAddr, demoDir, commit, cfg.AdminToken)
 	})
 }
 

@@ -12,7 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/slipwayci/slipway/callback"
+	"github.com/slipwayci/slipway/internal/callback"
 	"github.com/slipwayci/slipway/internal/webhooksig"
 	"github.com/slipwayci/slipway/job"
 	"github.com/slipwayci/slipway/server"
@@ -81,20 +81,7 @@ func (c *hookConfig) checkSecrets() error {
 	return nil
 }
 
-// warnOpen says which endpoints take requests from anyone.
-func (c *hookConfig) warnOpen(ctx context.Context, log *slog.Logger) {
-	for env, v := range map[string]string{
-		"SLIPWAY_HOOK_SECRET":         c.NativeSecret,
-		"SLIPWAY_HOOK_SECRET_JENKINS": c.JenkinsSecret,
-		"SLIPWAY_HOOK_SECRET_BAMBOO":  c.BambooSecret,
-	} {
-		if strings.TrimSpace(v) == "" {
-			log.WarnContext(ctx, "endpoint accepts unauthenticated requests", "unset", env)
-		}
-	}
-}
-
-func (c *hookConfig) deliverer(store callback.Outbox, log *slog.Logger, transport http.RoundTripper) (*callback.Deliverer, error) {
+func (c *hookConfig) deliverer(store callback.Outbox, m callback.Metrics, log *slog.Logger, transport http.RoundTripper) (*callback.Deliverer, error) {
 	for env, d := range map[string]time.Duration{
 		"SLIPWAY_CALLBACK_MIN_BACKOFF":   c.CallbackMinDelay,
 		"SLIPWAY_CALLBACK_MAX_BACKOFF":   c.CallbackMaxDelay,
@@ -113,6 +100,7 @@ func (c *hookConfig) deliverer(store callback.Outbox, log *slog.Logger, transpor
 		MaxBackoff:   c.CallbackMaxDelay,
 		Expiry:       c.CallbackExpiry,
 		Timeout:      c.CallbackTimeout,
+		Metrics:      m,
 		Transport:    transport,
 	}, store, log)
 }

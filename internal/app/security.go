@@ -78,10 +78,11 @@ func (c *securityConfig) callbackPolicy() egress.Policy {
 }
 
 // secrets are the values masked in the application log and build logs: the
-// database password, the webhook and callback secrets and the registry
-// credentials.
+// database password, the admin token, the webhook and callback secrets and
+// the registry credentials. API tokens other than the admin's are stored as
+// hashes only, so Slipway never holds them to mask.
 func (c *serveConfig) secrets() *redact.Masker {
-	list := []string{c.Hooks.NativeSecret, c.Hooks.JenkinsSecret, c.Hooks.BambooSecret, c.Hooks.CallbackSecret}
+	list := []string{c.AdminToken, c.Hooks.NativeSecret, c.Hooks.JenkinsSecret, c.Hooks.BambooSecret, c.Hooks.CallbackSecret}
 	if u, err := url.Parse(c.DatabaseURL); err == nil && u.User != nil {
 		if p, ok := u.User.Password(); ok {
 			list = append(list, p)

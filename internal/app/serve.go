@@ -19,7 +19,9 @@ import (
 	"github.com/docker/docker/client"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/slipwayci/slipway/builder"
 	"github.com/slipwayci/slipway/db"
+	"github.com/slipwayci/slipway/internal/metrics"
 	"github.com/slipwayci/slipway/internal/redact"
 	"github.com/slipwayci/slipway/job"
 	"github.com/slipwayci/slipway/server"
@@ -43,13 +45,22 @@ type serveConfig struct {
 	LogLevel     string
 	queueConfig
 	Hooks hookConfig
+	// BuildNetworks are the networks jobs may ask RUN steps to use besides
+	// the default bridge.
+	BuildNetworks []string
 	securityConfig
 	// workerOnly is set by `slipway worker`: no API.
 	workerOnly bool
+
+	AdminToken      string
+	PublicReads     bool
+	CORSOrigins     []string
+	LogPollInterval time.Duration
 }
 
 func (c *serveConfig) register(s *settings, getenv func(string) string, listen string) {
-	s.String(&c.DatabaseURL, "database-url", "SLIPWAY_DATABASE_URL", "", "Postgres connection URL (postgres://user:pass@host:5432/db)")
+	// A secret: the URL usually carries the password, which --help must not echo.
+	s.Secret(&c.DatabaseURL, "database-url", "SLIPWAY_DATABASE_URL", "Postgres connection URL (postgres://user:pass@host:5432/db)")
 	s.String(&c.Listen, "listen", "SLIPWAY_LISTEN", listen, "address the HTTP API listens on")
 	s.Int(&c.Workers, "workers", "SLIPWAY_WORKERS", 2, "builds run at once by this process (0: API only)")
 	s.Bool(&c.Migrate, "migrate", "SLIPWAY_MIGRATE", true, "apply database migrations on start")
@@ -63,8 +74,10 @@ func (c *serveConfig) register(s *settings, getenv func(string) string, listen s
 	s.Int(&c.MaxBodyBytes, "max-body-bytes", "SLIPWAY_MAX_BODY_BYTES", 1<<20, "largest accepted request body")
 	s.String(&c.LogFormat, "log-format", "SLIPWAY_LOG_FORMAT", "auto", "log format: json, text, or auto (text on a terminal)")
 	s.String(&c.LogLevel, "log-level", "SLIPWAY_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	s.List(&c.BuildNetworks, "build-networks", "SLIPWAY_BUILD_NETWORKS", "", "networks a job may ask its RUN steps to use besides the default bridge (host, or a Docker network name)")
 	c.queueConfig.register(s)
 	c.Hooks.register(s)
+	c.registerAPI(s)
 	c.securityConfig.register(s)
 }
 
@@ -126,8 +139,22 @@ func runService(ctx context.Context, b Build, cfg serveConfig, stdout, stderr io
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
+	m := metrics.New(store, log)
+	var w *builder.Worker
+	if cfg.Workers > 0 {
+		docker, err := dockerClient(cfg.DockerHost)
+		if err != nil {
+			return err
+		}
+		defer docker.Close()
+		w = newWorker(cfg, store, docker, m, log)
+	}
 	if !cfg.workerOnly {
-		if err := startAPI(gctx, g, b, cfg, store, log, ready); err != nil {
+		var workerReady func(context.Context) error
+		if w != nil {
+			workerReady = w.Ready
+		}
+		if err := startAPI(gctx, g, b, cfg, store, m, workerReady, log, ready); err != nil {
 			return err
 		}
 	}
@@ -137,13 +164,7 @@ func runService(ctx context.Context, b Build, cfg serveConfig, stdout, stderr io
 		store.RunSweeper(gctx, cfg.Lease/2, cfg.QueueTTL, cfg.LogRetention)
 		return nil
 	})
-	if cfg.Workers > 0 {
-		docker, err := dockerClient(cfg.DockerHost)
-		if err != nil {
-			return err
-		}
-		defer docker.Close()
-		w := newWorker(cfg, store, docker, log)
+	if w != nil {
 		g.Go(func() error { return w.Run(gctx) })
 	}
 	err = g.Wait()
@@ -151,9 +172,15 @@ func runService(ctx context.Context, b Build, cfg serveConfig, stdout, stderr io
 	return err
 }
 
-// startAPI starts the HTTP API in g; it stops when ctx ends.
-func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg serveConfig, store *db.DB, log *slog.Logger, ready func(addr string)) error {
-	policy := job.Policy{GitSchemes: cfg.GitProtocols, DefaultTimeout: cfg.BuildTimeout, MaxTimeout: cfg.MaxBuildTimeout, RegistryHosts: cfg.RegistryHosts}
+// startAPI starts the HTTP API in g; it stops when ctx ends. workerReady,
+// when this process also builds, joins the readiness checks.
+func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg serveConfig, store *db.DB, m *metrics.Registry,
+	workerReady func(context.Context) error, log *slog.Logger, ready func(addr string)) error {
+	policy := job.Policy{GitSchemes: cfg.GitProtocols, DefaultTimeout: cfg.BuildTimeout, MaxTimeout: cfg.MaxBuildTimeout,
+		BuildNetworks: cfg.BuildNetworks, RegistryHosts: cfg.RegistryHosts}
+	if err := checkAuthConfig(ctx, cfg, store); err != nil {
+		return err
+	}
 	if err := cfg.Hooks.checkSecrets(); err != nil {
 		return err
 	}
@@ -162,15 +189,28 @@ func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg serveConfig, 
 			return err
 		}
 	}
-	cfg.Hooks.warnOpen(ctx, log)
-	callbacks, err := cfg.Hooks.deliverer(store, log, cfg.callbackPolicy().Transport())
+	callbacks, err := cfg.Hooks.deliverer(store, m, log, cfg.callbackPolicy().Transport())
 	if err != nil {
 		return err
 	}
 	g.Go(func() error { return callbacks.Run(ctx) })
-	api := server.New(server.Config{Policy: policy, MaxBodyBytes: int64(cfg.MaxBodyBytes), Supersede: cfg.Supersede, Hooks: cfg.Hooks.server(),
-		RateLimit: float64(cfg.RateLimit), RateBurst: cfg.RateBurst},
-		store, log, server.WithIntake(store))
+	api := server.New(server.Config{
+		Policy:         policy,
+		MaxBodyBytes:   int64(cfg.MaxBodyBytes),
+		Supersede:      cfg.Supersede,
+		Hooks:          cfg.Hooks.server(),
+		Metrics:        m,
+		MetricsHandler: m.Handler(),
+		Ready:          readinessChecks(store, workerReady, log),
+
+		AdminToken:      cfg.AdminToken,
+		PublicReads:     cfg.PublicReads,
+		CORSOrigins:     cfg.CORSOrigins,
+		LogPollInterval: cfg.LogPollInterval,
+
+		RateLimit: float64(cfg.RateLimit),
+		RateBurst: cfg.RateBurst,
+	}, store, store, log, server.WithIntake(store))
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -222,7 +262,7 @@ func ownerName() string {
 func migrate(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	var url, format, level string
 	s := newSettings("migrate", getenv, stderr)
-	s.String(&url, "database-url", "SLIPWAY_DATABASE_URL", "", "Postgres connection URL")
+	s.Secret(&url, "database-url", "SLIPWAY_DATABASE_URL", "Postgres connection URL")
 	s.String(&format, "log-format", "SLIPWAY_LOG_FORMAT", "auto", "log format: json, text, or auto")
 	s.String(&level, "log-level", "SLIPWAY_LOG_LEVEL", "info", "log level")
 	if err := s.Parse(args); err != nil {

@@ -59,7 +59,7 @@ func (c *queueConfig) validate(lease time.Duration) error {
 	return nil
 }
 
-func newWorker(cfg serveConfig, store *db.DB, docker *client.Client, log *slog.Logger) *builder.Worker {
+func newWorker(cfg serveConfig, store *db.DB, docker *client.Client, m builder.Metrics, log *slog.Logger) *builder.Worker {
 	return builder.New(builder.Config{
 		Owner:            ownerName(),
 		Concurrency:      cfg.Workers,
@@ -75,6 +75,7 @@ func newWorker(cfg serveConfig, store *db.DB, docker *client.Client, log *slog.L
 		GitSchemes:       cfg.GitProtocols,
 		DockerConfig:     cfg.DockerConfig,
 		WorkDir:          cfg.WorkDir,
+		Metrics:          m,
 		Security:         cfg.builderSecurity(cfg.secrets()),
 	}, store, docker, log)
 }

@@ -29,8 +29,11 @@ type BadRequest struct {
 		Times  int    `json:"times"`
 		Suffix string `json:"suffix"`
 	} `json:"repeat,omitempty"` // a generated body: prefix, unit repeated, suffix
-	Status   int   `json:"status,omitempty"`   // the expected status
-	Statuses []int `json:"statuses,omitempty"` // acceptable statuses, for cases a later feature changes
+	// Anonymous sends the request without the test's admin token; entries
+	// with their own Authorization header keep it.
+	Anonymous bool  `json:"anonymous,omitempty"`
+	Status    int   `json:"status,omitempty"`   // the expected status
+	Statuses  []int `json:"statuses,omitempty"` // acceptable statuses, for cases a later feature changes
 }
 
 // Canary is the placeholder for the canary file in a corpus entry.
@@ -72,8 +75,9 @@ func LoadBadRequests(tb testing.TB, path string) []BadRequest {
 }
 
 // Request builds the entry's request against base ("" for a handler test),
-// with canary in place of {{CANARY}}.
-func (b BadRequest) Request(tb testing.TB, base, canary string) *http.Request {
+// with canary in place of {{CANARY}}, authenticated with token unless the
+// entry is anonymous or brings its own Authorization header.
+func (b BadRequest) Request(tb testing.TB, base, canary, token string) *http.Request {
 	tb.Helper()
 	var body []byte
 	switch {
@@ -100,6 +104,9 @@ func (b BadRequest) Request(tb testing.TB, base, canary string) *http.Request {
 	}
 	for k, v := range b.Headers {
 		req.Header.Set(k, v)
+	}
+	if !b.Anonymous && req.Header.Get("Authorization") == "" && token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	return req
 }

@@ -38,8 +38,19 @@ type Config struct {
 	MaxBackoff   time.Duration
 	Expiry       time.Duration     // give up this long after the job ended
 	Timeout      time.Duration     // per attempt
+	Metrics      Metrics           // counts deliveries by outcome; nil counts nothing
 	Transport    http.RoundTripper // checks where connections go (internal/egress); nil: http.DefaultTransport
 }
+
+// Metrics receives one outcome per delivery attempt: delivered, failed or
+// expired.
+type Metrics interface {
+	CallbackDelivered(outcome string)
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) CallbackDelivered(string) {}
 
 // Deliverer sends due callbacks until its context ends.
 type Deliverer struct {
@@ -65,6 +76,9 @@ func New(cfg Config, outbox Outbox, log *slog.Logger) (*Deliverer, error) {
 		Timeout:   cfg.Timeout,
 		// A redirect would send the signed job somewhere nobody configured.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = nopMetrics{}
 	}
 	return &Deliverer{cfg: cfg, key: key, outbox: outbox, client: client, log: log}, nil
 }
@@ -105,6 +119,7 @@ func (d *Deliverer) deliver(ctx context.Context, c job.DueCallback) {
 	defer cancel()
 	if err == nil {
 		log.InfoContext(ctx, "callback delivered", "status", status)
+		d.cfg.Metrics.CallbackDelivered("delivered")
 		if err := d.outbox.CallbackDelivered(rctx, c.ID, status); err != nil {
 			log.ErrorContext(ctx, "record callback delivery", "err", err)
 		}
@@ -113,6 +128,11 @@ func (d *Deliverer) deliver(ctx context.Context, c job.DueCallback) {
 	retryAt := time.Now().Add(d.backoff(c.Attempts))
 	expire := retryAt.After(c.CreatedAt.Add(d.cfg.Expiry))
 	log.WarnContext(ctx, "callback failed", "status", status, "err", err, "expired", expire)
+	if expire {
+		d.cfg.Metrics.CallbackDelivered("expired")
+	} else {
+		d.cfg.Metrics.CallbackDelivered("failed")
+	}
 	if err := d.outbox.CallbackFailed(rctx, c.ID, status, err.Error(), retryAt, expire); err != nil {
 		log.ErrorContext(ctx, "record callback failure", "err", err)
 	}
