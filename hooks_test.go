@@ -39,6 +39,8 @@ func hookEnv(extra map[string]string) map[string]string {
 		"SLIPWAY_HOOK_SECRET":         nativeSecret + " " + rotatedSecret,
 		"SLIPWAY_HOOK_SECRET_JENKINS": jenkinsSecret + " " + rotatedSecret,
 		"SLIPWAY_HOOK_SECRET_BAMBOO":  bambooSecret + " " + rotatedSecret,
+		// Callback receivers here listen on loopback, which egress refuses by default.
+		"SLIPWAY_ALLOWED_NETWORKS": "127.0.0.1/32",
 	}
 	for k, v := range extra {
 		env[k] = v

@@ -69,9 +69,11 @@ func startSlipway(t *testing.T, env map[string]string) *instance {
 		"SLIPWAY_GIT_PROTOCOLS": "file",
 		"SLIPWAY_POLL_INTERVAL": "100ms",
 		"SLIPWAY_LOG_FORMAT":    "text",
-		"SLIPWAY_ADMIN_TOKEN":   adminToken,
-		"HOME":                  os.Getenv("HOME"),
-		"PATH":                  os.Getenv("PATH"),
+		// Tests are one client asking fast; TestRateLimit covers the limit.
+		"SLIPWAY_RATE_LIMIT":  "0",
+		"SLIPWAY_ADMIN_TOKEN": adminToken,
+		"HOME":                os.Getenv("HOME"),
+		"PATH":                os.Getenv("PATH"),
 	}
 	for k, v := range env {
 		vars[k] = v

@@ -52,6 +52,7 @@ func newCluster(t *testing.T, env map[string]string) *cluster {
 		"SLIPWAY_ADMIN_TOKEN":           adminToken,
 		"SLIPWAY_GIT_PROTOCOLS":         "file",
 		"SLIPWAY_POLL_INTERVAL":         "500ms",
+		"SLIPWAY_RATE_LIMIT":            "0",
 		"SLIPWAY_LEASE":                 "3s",
 		"SLIPWAY_RETRY_BACKOFF":         "200ms",
 		"SLIPWAY_DOCKER_CHECK_INTERVAL": "300ms",

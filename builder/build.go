@@ -22,7 +22,9 @@ func (w *Worker) build(ctx context.Context, spec job.Spec, bc *buildContext, log
 	if spec.Build.Network != "" {
 		log.Printf("==> RUN steps use network %s", spec.Build.Network)
 	}
-	resp, err := w.docker.ImageBuild(ctx, bc.tar, build.ImageBuildOptions{
+	tarball := limitContext(bc.tar, w.cfg.Security.MaxContextBytes, w.cfg.Security.MaxContextFiles)
+	defer tarball.Close()
+	resp, err := w.docker.ImageBuild(ctx, tarball, build.ImageBuildOptions{
 		Tags:        spec.References(),
 		Dockerfile:  bc.dockerfile,
 		BuildArgs:   args,
@@ -35,6 +37,9 @@ func (w *Worker) build(ctx context.Context, spec job.Spec, bc *buildContext, log
 		Version:     build.BuilderV1,
 	})
 	if err != nil {
+		if f := contextFailure(tarball); f != nil {
+			return "", f
+		}
 		return "", &job.Failure{Code: job.CodeBuild, Message: "start build", Err: err}
 	}
 	defer resp.Body.Close()
@@ -52,6 +57,9 @@ func (w *Worker) build(ctx context.Context, spec job.Spec, bc *buildContext, log
 			imageID = a.ID
 		}
 	})
+	if f := contextFailure(tarball); f != nil {
+		return "", f
+	}
 	if err != nil {
 		msg := "build failed"
 		if lastStep != "" {

@@ -16,9 +16,17 @@ import (
 // fetch checks out exactly src.Commit of src.Repository into dir with the git
 // CLI: unlike go-git it can fetch an arbitrary commit over protocol v2.
 func (w *Worker) fetch(ctx context.Context, dir string, src job.Source, log *logSink) error {
+	if err := w.cfg.Security.checkRepositoryHost(ctx, src.Repository); err != nil {
+		return err
+	}
+	px, err := startGitProxy(w.cfg.Security.Egress, log)
+	if err != nil {
+		return &job.Failure{Code: job.CodeFetch, Message: "start egress proxy", Err: err}
+	}
+	defer px.Close()
 	// Only the configured protocols are allowed, for the fetch and for anything
 	// it could redirect to; ext:: and friends never run.
-	proto := []string{"-c", "protocol.allow=never"}
+	proto := append(px.gitArgs(), "-c", "protocol.allow=never")
 	for _, s := range w.cfg.GitSchemes {
 		proto = append(proto, "-c", "protocol."+s+".allow=always")
 	}
@@ -31,6 +39,9 @@ func (w *Worker) fetch(ctx context.Context, dir string, src job.Source, log *log
 	log.Printf("==> fetching %s at %s", src.Repository, src.Commit)
 	for _, args := range steps {
 		if err := w.git(ctx, dir, log, args...); err != nil {
+			if f := px.failure(); f != nil {
+				return f
+			}
 			return &job.Failure{Code: job.CodeFetch, Message: "fetch " + src.Repository + " at " + src.Commit, Err: err}
 		}
 	}
@@ -40,7 +51,7 @@ func (w *Worker) fetch(ctx context.Context, dir string, src job.Source, log *log
 func (w *Worker) git(ctx context.Context, dir string, log *logSink, args ...string) error {
 	cmd := exec.CommandContext(ctx, w.cfg.GitPath, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(gitEnv(os.Environ()),
 		"GIT_TERMINAL_PROMPT=0",
 		"GIT_CONFIG_NOSYSTEM=1",
 		"GIT_PROTOCOL_FROM_USER=0",

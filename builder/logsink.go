@@ -26,6 +26,7 @@ type logSink struct {
 
 	mu      sync.Mutex
 	pending []string
+	guard   logGuard // masking and size limit, see logguard.go
 	done    chan struct{}
 	stopped chan struct{}
 }
@@ -40,19 +41,23 @@ func newLogSink(ctx context.Context, jobID string, store LogWriter, log *slog.Lo
 
 // Line queues one line of output.
 func (s *logSink) Line(line string) {
-	if len(line) > maxLineBytes {
-		line = line[:maxLineBytes] + " …[line truncated]"
-	}
 	s.mu.Lock()
-	s.pending = append(s.pending, line)
+	s.guarded(line, false)
 	s.mu.Unlock()
 }
 
 // Printf queues one line of Slipway's own narration.
-func (s *logSink) Printf(format string, args ...any) { s.Line(fmt.Sprintf(format, args...)) }
+func (s *logSink) Printf(format string, args ...any) {
+	s.mu.Lock()
+	s.guarded(fmt.Sprintf(format, args...), true)
+	s.mu.Unlock()
+}
 
 // Close writes what is still queued and stops the flusher.
 func (s *logSink) Close() {
+	s.mu.Lock()
+	s.releaseHeld()
+	s.mu.Unlock()
 	close(s.done)
 	<-s.stopped
 }

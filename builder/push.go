@@ -20,6 +20,9 @@ import (
 // push pushes every reference of the job and returns the manifest digest the
 // registry reported. All tags of one build share one manifest, so one digest.
 func (w *Worker) push(ctx context.Context, spec job.Spec, log *logSink) (string, error) {
+	if err := w.cfg.Security.checkRegistry(spec.Image.Name); err != nil {
+		return "", err
+	}
 	named, err := reference.ParseNormalizedNamed(spec.Image.Name)
 	if err != nil {
 		return "", &job.Failure{Code: job.CodePush, Message: "parse image name", Permanent: true, Err: err}

@@ -58,6 +58,7 @@ type Config struct {
 	DockerConfig     string        // path of the Docker config.json with registry credentials
 	WorkDir          string        // where checkouts are made; "" for the system temp dir
 	Metrics          Metrics       // measurements of the builds; nil measures nothing
+	Security         Security      // defences against hostile requests (security.go)
 }
 
 // Why a running build's context ends early.
@@ -245,7 +246,7 @@ func (w *Worker) runJob(buildCtx context.Context, j *job.Job) {
 	log.InfoContext(execCtx, "build started", "attempt", j.Attempt, "repository", j.Source.Repository, "commit", j.Source.Commit)
 	start := time.Now()
 	w.metrics().JobStarted(j.Attempt)
-	sink := newLogSink(execCtx, j.ID, w.queue, log)
+	sink := w.newJobLog(execCtx, j, log)
 	sink.Printf("==> attempt %d on %s", j.Attempt, w.cfg.Owner)
 	res, err := w.execute(execCtx, j, sink)
 	cause := context.Cause(execCtx)
@@ -293,7 +294,7 @@ func (w *Worker) runJob(buildCtx context.Context, j *job.Job) {
 }
 
 func (w *Worker) fail(ctx context.Context, j *job.Job, err, cause error, elapsed time.Duration, log *slog.Logger) error {
-	e := job.Error{Code: job.CodeInternal, Message: err.Error()}
+	e := job.Error{Code: job.CodeInternal, Message: w.secrets().String(err.Error())}
 	var f *job.Failure
 	if errors.As(err, &f) {
 		e.Code = f.Code

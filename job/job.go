@@ -82,6 +82,8 @@ type Spec struct {
 	Priority int `json:"priority"`
 	// TimeoutSeconds bounds one attempt's build; 0 asks for the server default.
 	TimeoutSeconds int `json:"timeout_seconds,omitempty"`
+	// Warnings are set by Normalize: things that work but probably should not.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Result is what a succeeded build produced.

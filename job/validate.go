@@ -24,6 +24,8 @@ type Policy struct {
 	// bridge ("host", a named network); none unless the operator allows them,
 	// since host networking reaches everything the Slipway host can.
 	BuildNetworks []string
+	// RegistryHosts, when not empty, are the only registries images may name.
+	RegistryHosts []string
 }
 
 var (
@@ -84,8 +86,12 @@ func (s *Spec) Normalize(p Policy) error {
 	})
 
 	s.validateImage(v)
+	if name, err := reference.ParseNormalizedNamed(s.Image.Name); err == nil && len(p.RegistryHosts) > 0 && !hostListed(p.RegistryHosts, reference.Domain(name)) {
+		v.add("image.name", "registry "+quote(reference.Domain(name))+" is not allowed (allowed: "+strings.Join(p.RegistryHosts, ", ")+")")
+	}
 	s.validateTrigger(v)
 	s.validateQueue(v, p)
+	s.Warnings = secretArgWarnings(s.Build.Args)
 	return v.err()
 }
 
@@ -107,6 +113,9 @@ func (s *Spec) validateSource(v *ValidationError, p Policy) {
 			v.add("source.repository", "must name a host")
 		case u.Scheme == "file" && (u.Path == "" || u.Host != ""):
 			v.add("source.repository", "a file URL must be file:///absolute/path")
+		case hasCredentials(u):
+			// It would be stored, shown by the API and logged with every fetch.
+			v.add("source.repository", "must not carry credentials (user:password@); give git a credential helper instead")
 		}
 	}
 	switch c := s.Source.Commit; {

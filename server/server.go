@@ -34,6 +34,8 @@ type Config struct {
 	MaxBodyBytes int64      // largest accepted request body
 	Supersede    bool       // a new job cancels older queued ones for its ref and image
 	Hooks        HookConfig // webhook secrets and deduplication
+	RateLimit    float64    // requests per second per caller (credential or source address); 0: unlimited
+	RateBurst    int        // requests a caller may make at once above RateLimit
 
 	Metrics        Metrics      // measurements of the API; nil measures nothing
 	MetricsHandler http.Handler // serves GET /metrics; nil leaves the route out
@@ -81,6 +83,7 @@ func New(cfg Config, jobs JobStore, tokens TokenStore, log *slog.Logger, opts ..
 	s.echo.Use(s.measureRequests())
 	s.echo.Use(middleware.Recover())
 	s.echo.Use(s.requestLogger())
+	s.echo.Use(s.rateLimit())
 	if len(cfg.CORSOrigins) > 0 {
 		s.echo.Use(s.cors())
 	}

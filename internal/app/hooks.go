@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -80,7 +81,7 @@ func (c *hookConfig) checkSecrets() error {
 	return nil
 }
 
-func (c *hookConfig) deliverer(store callback.Outbox, m callback.Metrics, log *slog.Logger) (*callback.Deliverer, error) {
+func (c *hookConfig) deliverer(store callback.Outbox, m callback.Metrics, log *slog.Logger, transport http.RoundTripper) (*callback.Deliverer, error) {
 	for env, d := range map[string]time.Duration{
 		"SLIPWAY_CALLBACK_MIN_BACKOFF":   c.CallbackMinDelay,
 		"SLIPWAY_CALLBACK_MAX_BACKOFF":   c.CallbackMaxDelay,
@@ -100,6 +101,7 @@ func (c *hookConfig) deliverer(store callback.Outbox, m callback.Metrics, log *s
 		Expiry:       c.CallbackExpiry,
 		Timeout:      c.CallbackTimeout,
 		Metrics:      m,
+		Transport:    transport,
 	}, store, log)
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/slipwayci/slipway/builder"
 	"github.com/slipwayci/slipway/db"
 	"github.com/slipwayci/slipway/internal/metrics"
+	"github.com/slipwayci/slipway/internal/redact"
 	"github.com/slipwayci/slipway/job"
 	"github.com/slipwayci/slipway/server"
 )
@@ -47,6 +48,7 @@ type serveConfig struct {
 	// BuildNetworks are the networks jobs may ask RUN steps to use besides
 	// the default bridge.
 	BuildNetworks []string
+	securityConfig
 	// workerOnly is set by `slipway worker`: no API.
 	workerOnly bool
 
@@ -76,6 +78,7 @@ func (c *serveConfig) register(s *settings, getenv func(string) string, listen s
 	c.queueConfig.register(s)
 	c.Hooks.register(s)
 	c.registerAPI(s)
+	c.securityConfig.register(s)
 }
 
 func defaultDockerConfig(getenv func(string) string) string {
@@ -117,6 +120,10 @@ func runService(ctx context.Context, b Build, cfg serveConfig, stdout, stderr io
 	if err := cfg.queueConfig.validate(cfg.Lease); err != nil {
 		return err
 	}
+	if err := cfg.securityConfig.check(); err != nil {
+		return err
+	}
+	log = slog.New(redact.NewHandler(log.Handler(), cfg.secrets()))
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -170,7 +177,7 @@ func runService(ctx context.Context, b Build, cfg serveConfig, stdout, stderr io
 func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg serveConfig, store *db.DB, m *metrics.Registry,
 	workerReady func(context.Context) error, log *slog.Logger, ready func(addr string)) error {
 	policy := job.Policy{GitSchemes: cfg.GitProtocols, DefaultTimeout: cfg.BuildTimeout, MaxTimeout: cfg.MaxBuildTimeout,
-		BuildNetworks: cfg.BuildNetworks}
+		BuildNetworks: cfg.BuildNetworks, RegistryHosts: cfg.RegistryHosts}
 	if err := checkAuthConfig(ctx, cfg, store); err != nil {
 		return err
 	}
@@ -182,7 +189,7 @@ func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg serveConfig, 
 			return err
 		}
 	}
-	callbacks, err := cfg.Hooks.deliverer(store, m, log)
+	callbacks, err := cfg.Hooks.deliverer(store, m, log, cfg.callbackPolicy().Transport())
 	if err != nil {
 		return err
 	}
@@ -200,6 +207,9 @@ func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg serveConfig, 
 		PublicReads:     cfg.PublicReads,
 		CORSOrigins:     cfg.CORSOrigins,
 		LogPollInterval: cfg.LogPollInterval,
+
+		RateLimit: float64(cfg.RateLimit),
+		RateBurst: cfg.RateBurst,
 	}, store, store, log, server.WithIntake(store))
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

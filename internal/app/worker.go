@@ -76,6 +76,7 @@ func newWorker(cfg serveConfig, store *db.DB, docker *client.Client, m builder.M
 		DockerConfig:     cfg.DockerConfig,
 		WorkDir:          cfg.WorkDir,
 		Metrics:          m,
+		Security:         cfg.builderSecurity(cfg.secrets()),
 	}, store, docker, log)
 }
 

@@ -36,9 +36,10 @@ type Config struct {
 	PollInterval time.Duration // how often the outbox is read
 	MinBackoff   time.Duration // wait after the first failure; doubles each time
 	MaxBackoff   time.Duration
-	Expiry       time.Duration // give up this long after the job ended
-	Timeout      time.Duration // per attempt
-	Metrics      Metrics       // counts deliveries by outcome; nil counts nothing
+	Expiry       time.Duration     // give up this long after the job ended
+	Timeout      time.Duration     // per attempt
+	Metrics      Metrics           // counts deliveries by outcome; nil counts nothing
+	Transport    http.RoundTripper // checks where connections go (internal/egress); nil: http.DefaultTransport
 }
 
 // Metrics receives one outcome per delivery attempt: delivered, failed or
@@ -71,7 +72,8 @@ func New(cfg Config, outbox Outbox, log *slog.Logger) (*Deliverer, error) {
 		key = k
 	}
 	client := &http.Client{
-		Timeout: cfg.Timeout,
+		Transport: cfg.Transport,
+		Timeout:   cfg.Timeout,
 		// A redirect would send the signed job somewhere nobody configured.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}

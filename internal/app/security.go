@@ -1,0 +1,92 @@
+package app
+
+import (
+	"fmt"
+	"net/url"
+
+	"github.com/slipwayci/slipway/builder"
+	"github.com/slipwayci/slipway/internal/egress"
+	"github.com/slipwayci/slipway/internal/redact"
+)
+
+// securityConfig holds the settings that defend Slipway against hostile
+// requests: where builds may connect, how much they may use, how fast
+// callers may ask.
+type securityConfig struct {
+	AllowPrivateNetworks bool
+	AllowedNetworks      []string
+	GitHosts             []string
+	RegistryHosts        []string
+	MaxContextBytes      int
+	MaxContextFiles      int
+	MaxLogBytes          int
+	RateLimit            int
+	RateBurst            int
+}
+
+func (c *securityConfig) register(s *settings) {
+	s.Bool(&c.AllowPrivateNetworks, "allow-private-networks", "SLIPWAY_ALLOW_PRIVATE_NETWORKS", false, "let git and callbacks reach loopback, private and link-local addresses (never cloud metadata)")
+	s.List(&c.AllowedNetworks, "allowed-networks", "SLIPWAY_ALLOWED_NETWORKS", "", "CIDR prefixes git and callbacks may reach although they are not public (e.g. 10.1.2.0/24)")
+	s.List(&c.GitHosts, "git-hosts", "SLIPWAY_GIT_HOSTS", "", "the only git hosts repositories may name (\".example.com\" for a domain); empty: any")
+	s.List(&c.RegistryHosts, "registry-hosts", "SLIPWAY_REGISTRY_HOSTS", "", "the only registries images may name (host[:port]); empty: any")
+	s.Int(&c.MaxContextBytes, "max-context-bytes", "SLIPWAY_MAX_CONTEXT_BYTES", 1<<30, "largest build context sent to Docker, in bytes (0: no limit)")
+	s.Int(&c.MaxContextFiles, "max-context-files", "SLIPWAY_MAX_CONTEXT_FILES", 100000, "most files in a build context (0: no limit)")
+	s.Int(&c.MaxLogBytes, "max-log-bytes", "SLIPWAY_MAX_LOG_BYTES", 16<<20, "largest stored build log per job, in bytes; truncated with a marker beyond (0: no limit)")
+	s.Int(&c.RateLimit, "rate-limit", "SLIPWAY_RATE_LIMIT", 20, "API requests per second per caller (credential, or source address without one; 0: no limit)")
+	s.Int(&c.RateBurst, "rate-burst", "SLIPWAY_RATE_BURST", 60, "API requests a caller may make at once above the rate limit")
+}
+
+// egressPolicy is where git's http(s) traffic may connect.
+func (c *securityConfig) egressPolicy() (egress.Policy, error) {
+	allow, err := egress.ParsePrefixes(c.AllowedNetworks)
+	if err != nil {
+		return egress.Policy{}, fmt.Errorf("SLIPWAY_ALLOWED_NETWORKS: %w", err)
+	}
+	return egress.Policy{AllowPrivate: c.AllowPrivateNetworks, Allow: allow, Hosts: c.GitHosts}, nil
+}
+
+func (c *securityConfig) check() error {
+	for name, v := range map[string]int{"SLIPWAY_MAX_CONTEXT_BYTES": c.MaxContextBytes, "SLIPWAY_MAX_CONTEXT_FILES": c.MaxContextFiles,
+		"SLIPWAY_MAX_LOG_BYTES": c.MaxLogBytes, "SLIPWAY_RATE_LIMIT": c.RateLimit, "SLIPWAY_RATE_BURST": c.RateBurst} {
+		if v < 0 {
+			return fmt.Errorf("%s must be 0 or more", name)
+		}
+	}
+	_, err := c.egressPolicy()
+	return err
+}
+
+// builderSecurity is the workers' share of the settings.
+func (c *securityConfig) builderSecurity(secrets *redact.Masker) builder.Security {
+	policy, _ := c.egressPolicy() // checked at start
+	return builder.Security{
+		Egress:          policy,
+		RegistryHosts:   c.RegistryHosts,
+		MaxContextBytes: int64(c.MaxContextBytes),
+		MaxContextFiles: c.MaxContextFiles,
+		MaxLogBytes:     int64(c.MaxLogBytes),
+		Secrets:         secrets,
+	}
+}
+
+// callbackPolicy is where callbacks may connect: the same networks as git,
+// any host (the git host allowlist names git servers, not receivers).
+func (c *securityConfig) callbackPolicy() egress.Policy {
+	p, _ := c.egressPolicy() // checked at start
+	p.Hosts = nil
+	return p
+}
+
+// secrets are the values masked in the application log and build logs: the
+// database password, the admin token, the webhook and callback secrets and
+// the registry credentials. API tokens other than the admin's are stored as
+// hashes only, so Slipway never holds them to mask.
+func (c *serveConfig) secrets() *redact.Masker {
+	list := []string{c.AdminToken, c.Hooks.NativeSecret, c.Hooks.JenkinsSecret, c.Hooks.BambooSecret, c.Hooks.CallbackSecret}
+	if u, err := url.Parse(c.DatabaseURL); err == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok {
+			list = append(list, p)
+		}
+	}
+	return redact.New(append(list, builder.RegistrySecrets(c.DockerConfig)...)...)
+}

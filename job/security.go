@@ -1,0 +1,64 @@
+package job
+
+import (
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Failure codes of Slipway's defences against hostile requests.
+const (
+	CodeEgressRefused   = "egress_refused"
+	CodeContextTooLarge = "context_too_large"
+	CodeRegistryRefused = "registry_refused"
+)
+
+// secretNameRE matches build argument names that suggest a secret. Build
+// args are recorded in the image history, so a secret passed as one leaks.
+var secretNameRE = regexp.MustCompile(`(?i)(TOKEN|SECRET|PASSWORD|PASSWD|PASS|PWD|KEY|CREDENTIAL|AUTH|PRIVATE|CERT)`)
+
+// secretArgWarnings lists a warning for each build argument whose name looks
+// like a secret, in name order.
+func secretArgWarnings(args map[string]string) []string {
+	var names []string
+	for k := range args {
+		if secretNameRE.MatchString(k) {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	out := make([]string, 0, len(names))
+	for _, k := range names {
+		out = append(out, "build.args."+k+" looks like a secret: build arguments are stored in the image history; use a secret mount or fetch it at run time")
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// hostListed reports whether host matches an entry of list: an exact name
+// (with port, if it has one), or ".example.com" for any name below
+// example.com. internal/egress applies the same rule to connections.
+func hostListed(list []string, host string) bool {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	for _, h := range list {
+		h = strings.TrimSuffix(strings.ToLower(h), ".")
+		if h == host || (len(h) > 1 && h[0] == '.' && strings.HasSuffix(host, h)) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasCredentials reports whether a repository URL carries a secret: any
+// user part of an http(s) URL (a token often travels as the user name), or a
+// password in any URL. "ssh://git@host/…" names an account, not a secret.
+func hasCredentials(u *url.URL) bool {
+	if u.User == nil {
+		return false
+	}
+	_, hasPassword := u.User.Password()
+	return hasPassword || u.Scheme == "http" || u.Scheme == "https"
+}
