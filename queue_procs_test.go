@@ -231,7 +231,7 @@ func (c *cluster) waitFor(id string, limit time.Duration, what string, ok func(q
 			return j
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("job %s: waited %s for %s; it is %s (attempt %d)", id, limit, what, j.State, j.Attempt)
+			c.t.Fatalf("job %s: waited %s for %s; it is %s (attempt %d); log:\n%s", id, limit, what, j.State, j.Attempt, getText(c.t, c.api+"/api/v1/jobs/"+id+"/logs"))
 		}
 		time.Sleep(25 * time.Millisecond)
 	}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slipwayci/slipway/internal/redact"
 	"github.com/slipwayci/slipway/job"
@@ -140,5 +141,24 @@ func TestJobLogSanitizes(t *testing.T) {
 	}
 	if !strings.HasSuffix(lines[1], "*** …[line truncated]") || strings.Contains(lines[1], "a-lo") {
 		t.Errorf("long line ends %q", lines[1][len(lines[1])-40:])
+	}
+}
+
+// TestJobLogStaysLive: a line the masker holds back in case a secret
+// continues on the next one is released once output pauses, so a step that
+// prints and then runs quietly for minutes shows its line at once.
+func TestJobLogStaysLive(t *testing.T) {
+	store := &memLog{}
+	w := New(Config{Security: Security{Secrets: redact.New("slw_0123456789abcdef")}},
+		logQueue{log: store}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	sink := w.newJobLog(context.Background(), &job.Job{ID: "j"}, w.log)
+	defer sink.Close()
+	sink.Line("Step 3/7 : RUN sleep 600")
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(store.text(), "Step 3/7") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the line never reached the log while the build was quiet: %q", store.text())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

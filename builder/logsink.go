@@ -26,7 +26,8 @@ type logSink struct {
 
 	mu      sync.Mutex
 	pending []string
-	guard   logGuard // masking and size limit, see logguard.go
+	guard   logGuard  // masking and size limit, see logguard.go
+	last    time.Time // when the last line arrived
 	done    chan struct{}
 	stopped chan struct{}
 }
@@ -42,6 +43,7 @@ func newLogSink(ctx context.Context, jobID string, store LogWriter, log *slog.Lo
 // Line queues one line of output.
 func (s *logSink) Line(line string) {
 	s.mu.Lock()
+	s.last = time.Now()
 	s.guarded(line, false)
 	s.mu.Unlock()
 }
@@ -49,6 +51,7 @@ func (s *logSink) Line(line string) {
 // Printf queues one line of Slipway's own narration.
 func (s *logSink) Printf(format string, args ...any) {
 	s.mu.Lock()
+	s.last = time.Now()
 	s.guarded(fmt.Sprintf(format, args...), true)
 	s.mu.Unlock()
 }
@@ -77,8 +80,17 @@ func (s *logSink) loop(ctx context.Context) {
 	}
 }
 
+// quietRelease is how long output must pause before the lines the masker
+// holds back (in case a secret continues on the next line) are released: a
+// tool that wraps a long value prints the pieces together, and a live log
+// must not stall behind a step that prints nothing for minutes.
+const quietRelease = time.Second
+
 func (s *logSink) flush(ctx context.Context) {
 	s.mu.Lock()
+	if time.Since(s.last) >= quietRelease {
+		s.releaseHeld()
+	}
 	lines := s.pending
 	s.pending = nil
 	s.mu.Unlock()
