@@ -40,6 +40,7 @@ type serveConfig struct {
 	MaxBodyBytes int
 	LogFormat    string
 	LogLevel     string
+	GroupCommit  bool
 }
 
 func (c *serveConfig) register(s *settings, getenv func(string) string, listen string) {
@@ -57,6 +58,7 @@ func (c *serveConfig) register(s *settings, getenv func(string) string, listen s
 	s.Int(&c.MaxBodyBytes, "max-body-bytes", "SLIPWAY_MAX_BODY_BYTES", 1<<20, "largest accepted request body")
 	s.String(&c.LogFormat, "log-format", "SLIPWAY_LOG_FORMAT", "auto", "log format: json, text, or auto (text on a terminal)")
 	s.String(&c.LogLevel, "log-level", "SLIPWAY_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	s.Bool(&c.GroupCommit, "group-commit", "SLIPWAY_GROUP_COMMIT", false, "let concurrent build requests share one commit")
 }
 
 func defaultDockerConfig(getenv func(string) string) string {
@@ -107,7 +109,11 @@ func runService(ctx context.Context, b Build, cfg serveConfig, stdout, stderr io
 	}
 
 	policy := job.Policy{GitSchemes: cfg.GitProtocols}
-	api := server.New(server.Config{Policy: policy, MaxBodyBytes: int64(cfg.MaxBodyBytes)}, store, log)
+	var jobs server.JobStore = store
+	if cfg.GroupCommit {
+		jobs = groupCommit(ctx, store)
+	}
+	api := server.New(server.Config{Policy: policy, MaxBodyBytes: int64(cfg.MaxBodyBytes)}, jobs, log)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
