@@ -124,3 +124,6 @@ func pct(xs []float64, p float64) float64 {
 func ms(v float64) string { return fmt.Sprintf("%.2f ms", v) }
 
 func atomicAdd(p *int64) int64 { return atomic.AddInt64(p, 1) }
+
+// warmup is the unmeasured run before a measured one of length d.
+func warmup(d time.Duration) time.Duration { return max(200*time.Millisecond, d/5) }

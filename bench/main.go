@@ -257,7 +257,9 @@ func (b *bench) machine(ctx context.Context) []string {
 			}
 		}
 	}
+	load, _ := os.ReadFile("/proc/loadavg")
 	return []string{
+		"Load average when the report was written: " + strings.Join(strings.Fields(string(load))[:min(3, len(strings.Fields(string(load))))], " ") + " (the machine is shared; ratios within one run are what count)",
 		"CPUs (nproc): " + cmd("nproc") + " (" + cpu + ")",
 		"Memory: " + mem,
 		"Kernel: " + cmd("uname", "-sr"),

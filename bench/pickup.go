@@ -14,7 +14,7 @@ import (
 // pickup: committed → claimed by an idle worker, read from the database, one
 // job at a time so the worker is idle each time; against River's defaults.
 func (b *bench) pickup(ctx context.Context) error {
-	n, limit := 500, 6*time.Minute
+	n, limit := 500, 10*time.Minute
 	if b.smoke {
 		n, limit = 40, 2*time.Second
 	}

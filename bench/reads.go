@@ -62,7 +62,9 @@ func (b *bench) statusReads(ctx context.Context) error {
 		}
 	}
 	measure := func(what, goalText string, bound float64, hdr map[string]string, want int) {
+		load(ctx, clients, warmup(d), 0, get(url, hdr, want))
 		sw := load(ctx, clients, d, 0, get(url, hdr, want))
+		load(ctx, clients, warmup(d), 0, get(bare+"/api/v1/jobs/"+id, hdr, want))
 		bw := load(ctx, clients, d, 0, get(bare+"/api/v1/jobs/"+id, hdr, want))
 		b.note(fmt.Sprintf("%s: Slipway %d in %s (%d failed %s); bare Echo %d in %s (%d failed %s)", what, sw.ok, sw.elapsed.Round(time.Millisecond), sw.failed, sw.firstErr, bw.ok, bw.elapsed.Round(time.Millisecond), bw.failed, bw.firstErr))
 		r := row{num: 3, what: what, slipway: fmt.Sprintf("%.0f/s", sw.rate()), baseline: fmt.Sprintf("bare Echo %.0f/s", bw.rate()), goal: goalText}
