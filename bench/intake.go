@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -135,6 +137,10 @@ func (b *bench) pgbench(ctx context.Context, d time.Duration) (map[int]float64, 
 	return out, nil
 }
 
+// quiet drops River's logs: the load's deadline cancels inserts mid-flight
+// and River reports each as an error.
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
 type intakeArgs struct {
 	N int64 `json:"n"`
 }
@@ -172,7 +178,7 @@ func (b *bench) riverIntake(ctx context.Context, d time.Duration) (map[int]float
 		return nil, err
 	}
 	defer pool.Close()
-	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: quiet})
 	if err != nil {
 		return nil, err
 	}

@@ -129,6 +129,7 @@ func (b *bench) riverPickup(ctx context.Context, n int, limit time.Duration) ([]
 	workers := river.NewWorkers()
 	river.AddWorker(workers, w)
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Logger:  quiet,
 		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 1}},
 		Workers: workers,
 	})
