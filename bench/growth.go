@@ -114,15 +114,15 @@ func (b *bench) claimLatency(ctx context.Context, k int) (float64, string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	var calls int64
-	var mean float64
+	var mean, blocks float64
 	err = b.db.QueryRow(ctx, `
-		SELECT calls, mean_exec_time FROM pg_stat_statements
+		SELECT calls, mean_exec_time, (shared_blks_hit + shared_blks_read)::float8 / greatest(calls, 1) FROM pg_stat_statements
 		WHERE query ILIKE '%SKIP LOCKED%' AND query ILIKE '%UPDATE%jobs%' AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-		ORDER BY calls DESC LIMIT 1`).Scan(&calls, &mean)
+		ORDER BY calls DESC LIMIT 1`).Scan(&calls, &mean, &blocks)
 	if err != nil {
 		return 0, "no claim statement (UPDATE … SKIP LOCKED) seen: " + err.Error()
 	}
-	b.note(fmt.Sprintf("claim statement: %d calls, mean %s", calls, ms(mean)))
+	b.note(fmt.Sprintf("claim statement: %d calls, mean %s, %.1f shared buffers touched per call", calls, ms(mean), blocks))
 	return mean, ""
 }
 
