@@ -149,6 +149,9 @@ func (b *bench) startSlipway(ctx context.Context, sub string, env map[string]str
 		"SLIPWAY_ADMIN_TOKEN":   b.token,
 		"SLIPWAY_GIT_PROTOCOLS": "https,file",
 		"SLIPWAY_WORK_DIR":      b.tmp,
+		// The harness measures capacity; the per-caller rate limit would
+		// measure itself.
+		"SLIPWAY_RATE_LIMIT": "0",
 	}
 	for k, v := range env {
 		base[k] = v

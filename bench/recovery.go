@@ -33,7 +33,7 @@ func (b *bench) recovery(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	workerEnv := map[string]string{}
+	workerEnv := map[string]string{"SLIPWAY_WORKERS": "1"}
 	if b.smoke {
 		// A short lease keeps the smoke run short; the full run uses the default.
 		workerEnv["SLIPWAY_LEASE"] = "3s"
