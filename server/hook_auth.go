@@ -103,11 +103,11 @@ func (s *Server) secretAuth(secrets []string) echo.MiddlewareFunc {
 				return s.authorize(c, job.ScopeAdmin)
 			}
 			req := c.Request()
-			body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, s.cfg.MaxBodyBytes))
+			body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, s.bodyLimit(c)))
 			if err != nil {
 				var tooBig *http.MaxBytesError
 				if errors.As(err, &tooBig) {
-					return &requestError{status: http.StatusRequestEntityTooLarge, detail: fmt.Sprintf("The body exceeds %d bytes.", s.cfg.MaxBodyBytes)}
+					return &requestError{status: http.StatusRequestEntityTooLarge, detail: fmt.Sprintf("The body exceeds %d bytes.", s.bodyLimit(c))}
 				}
 				return badRequest("The body could not be read.")
 			}

@@ -94,7 +94,7 @@ func planKeys(key string) []string {
 }
 
 func (s *Server) bambooHook(c echo.Context) error {
-	data, err := readJSONBody(c, s.cfg.MaxBodyBytes)
+	data, err := readJSONBody(c, s.bodyLimit(c))
 	if err != nil {
 		return err
 	}

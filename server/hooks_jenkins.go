@@ -106,7 +106,7 @@ func branchRef(branch string) string {
 }
 
 func (s *Server) jenkinsHook(c echo.Context) error {
-	data, err := readJSONBody(c, s.cfg.MaxBodyBytes)
+	data, err := readJSONBody(c, s.bodyLimit(c))
 	if err != nil {
 		return err
 	}

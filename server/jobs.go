@@ -89,6 +89,16 @@ func (s *Server) getJobLogs(c echo.Context) error {
 		return err
 	}
 	if opts.follow {
+		if s.followers != nil {
+			select {
+			case s.followers <- struct{}{}:
+				defer func() { <-s.followers }()
+			default:
+				c.Response().Header().Set("Retry-After", "5")
+				return &requestError{status: http.StatusTooManyRequests,
+					detail: "Too many clients are following logs right now; try again shortly or read the log without follow."}
+			}
+		}
 		return s.followLog(c, c.Param("id"), opts.since)
 	}
 	text, err := s.jobs.Log(c.Request().Context(), c.Param("id"), opts.since)

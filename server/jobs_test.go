@@ -166,3 +166,28 @@ func FuzzCreateJob(f *testing.F) {
 		}
 	})
 }
+
+// TestLimitsPerEndpoint: webhooks have their own body limit, and live log
+// streams beyond the cap get a 429 problem with Retry-After.
+func TestLimitsPerEndpoint(t *testing.T) {
+	cfg := Config{Policy: job.Policy{GitSchemes: []string{"https"}}, MaxBodyBytes: 64 << 10, MaxHookBodyBytes: 100,
+		MaxLogFollowers: 1, AdminToken: testAdminToken}
+	s := New(cfg, &fakeStore{}, fakeTokens{}, slog.New(slog.NewTextHandler(io.Discard, nil)), WithIntake(&countingIntake{}))
+	big := `{"name": "` + strings.Repeat("a", 200) + `"}`
+	if rec := do(t, s, http.MethodPost, "/api/v1/hooks/jenkins", "application/json", big); rec.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("hook body over its limit: %d, want 413: %s", rec.Code, rec.Body)
+	}
+	if rec := do(t, s, http.MethodPost, "/api/v1/jobs", "application/json", big); rec.Code == http.StatusRequestEntityTooLarge {
+		t.Errorf("the hook limit applied to /api/v1/jobs: %s", rec.Body)
+	}
+
+	s.followers <- struct{}{} // the one slot is taken
+	rec := do(t, s, http.MethodGet, "/api/v1/jobs/01a21fd2-5ce6-72d7-a947-991c1668d84b/logs?follow=true", "", "")
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" || rec.Header().Get("Content-Type") != problemJSON {
+		t.Errorf("follower over the cap: %d %q %q, want a 429 problem with Retry-After", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+	}
+	<-s.followers
+	if rec := do(t, s, http.MethodGet, "/api/v1/jobs/01a21fd2-5ce6-72d7-a947-991c1668d84b/logs?follow=true", "", ""); rec.Code == http.StatusTooManyRequests {
+		t.Errorf("a free slot still got 429")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -31,11 +32,17 @@ type JobStore interface {
 // Config tunes the API.
 type Config struct {
 	Policy       job.Policy // validation settings for build requests
-	MaxBodyBytes int64      // largest accepted request body
-	Supersede    bool       // a new job cancels older queued ones for its ref and image
-	Hooks        HookConfig // webhook secrets and deduplication
-	RateLimit    float64    // requests per second per caller (credential or source address); 0: unlimited
-	RateBurst    int        // requests a caller may make at once above RateLimit
+	MaxBodyBytes int64      // largest accepted request body, but for webhooks
+	// MaxHookBodyBytes is the largest webhook body: CI systems send more
+	// than the native request (changes, culprits, parameters).
+	MaxHookBodyBytes int64
+	// MaxLogFollowers caps the live log streams served at once (0: no cap);
+	// each holds a connection and polls the database.
+	MaxLogFollowers int
+	Supersede       bool       // a new job cancels older queued ones for its ref and image
+	Hooks           HookConfig // webhook secrets and deduplication
+	RateLimit       float64    // requests per second per caller (credential or source address); 0: unlimited
+	RateBurst       int        // requests a caller may make at once above RateLimit
 
 	Metrics        Metrics      // measurements of the API; nil measures nothing
 	MetricsHandler http.Handler // serves GET /metrics; nil leaves the route out
@@ -58,6 +65,7 @@ type Server struct {
 	log       *slog.Logger
 	echo      *echo.Echo
 	metrics   Metrics
+	followers chan struct{} // one slot per live log stream; nil: no cap
 }
 
 // New returns a Server backed by jobs, authenticating with tokens.
@@ -71,6 +79,9 @@ func New(cfg Config, jobs JobStore, tokens TokenStore, log *slog.Logger, opts ..
 	}
 	if s.metrics == nil {
 		s.metrics = nopMetrics{}
+	}
+	if cfg.MaxLogFollowers > 0 {
+		s.followers = make(chan struct{}, cfg.MaxLogFollowers)
 	}
 	for _, o := range opts {
 		o(s)
@@ -112,4 +123,12 @@ func (s *Server) requestLogger() echo.MiddlewareFunc {
 			return nil
 		},
 	})
+}
+
+// bodyLimit is the largest body the request's endpoint accepts.
+func (s *Server) bodyLimit(c echo.Context) int64 {
+	if strings.HasPrefix(c.Path(), "/api/v1/hooks/") && s.cfg.MaxHookBodyBytes > 0 {
+		return s.cfg.MaxHookBodyBytes
+	}
+	return s.cfg.MaxBodyBytes
 }

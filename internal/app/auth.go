@@ -21,6 +21,8 @@ func (c *serveConfig) registerAPI(s *settings) {
 	s.Bool(&c.PublicReads, "public-reads", "SLIPWAY_PUBLIC_READS", false, "serve job, log and stats reads without a token")
 	s.List(&c.CORSOrigins, "cors-origins", "SLIPWAY_CORS_ORIGINS", "", "browser origins allowed to call the API, exactly as sent (https://ci.example.com)")
 	s.Duration(&c.LogPollInterval, "log-poll-interval", "SLIPWAY_LOG_POLL_INTERVAL", 500*time.Millisecond, "how often live log streams look for new lines")
+	s.Int(&c.MaxHookBodyBytes, "max-hook-body-bytes", "SLIPWAY_MAX_HOOK_BODY_BYTES", 4<<20, "largest accepted webhook body (Jenkins and Bamboo payloads)")
+	s.Int(&c.MaxLogFollowers, "max-log-followers", "SLIPWAY_MAX_LOG_FOLLOWERS", 200, "live log streams served at once; more get 429 (0: no cap)")
 }
 
 // checkAuthConfig refuses to serve an API nobody could use: without a

@@ -56,6 +56,9 @@ type serveConfig struct {
 	PublicReads     bool
 	CORSOrigins     []string
 	LogPollInterval time.Duration
+
+	MaxHookBodyBytes int
+	MaxLogFollowers  int
 }
 
 func (c *serveConfig) register(s *settings, getenv func(string) string, listen string) {
@@ -207,6 +210,9 @@ func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg serveConfig, 
 		PublicReads:     cfg.PublicReads,
 		CORSOrigins:     cfg.CORSOrigins,
 		LogPollInterval: cfg.LogPollInterval,
+
+		MaxHookBodyBytes: int64(cfg.MaxHookBodyBytes),
+		MaxLogFollowers:  cfg.MaxLogFollowers,
 
 		RateLimit: float64(cfg.RateLimit),
 		RateBurst: cfg.RateBurst,
