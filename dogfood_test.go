@@ -161,31 +161,6 @@ func moduleProxy(t *testing.T) string {
 	return "http://" + ln.Addr().String()
 }
 
-// waitJobFor polls a job until it ends or timeout passes.
-func waitJobFor(t *testing.T, base, id string, timeout time.Duration) jobView {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		resp, err := authGet(t, base+"/api/v1/jobs/"+id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var j jobView
-		err = json.NewDecoder(resp.Body).Decode(&j)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if j.State == "succeeded" || j.State == "failed" || j.State == "canceled" {
-			return j
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %s still %s after %s", id, j.State, timeout)
-		}
-		time.Sleep(time.Second)
-	}
-}
-
 // removeBuildLeftovers deletes, when the test ends, the untagged images the
 // legacy builder leaves behind (the build stage is ~1 GB with the Go build
 // cache): those created during the test that descend from one of bases.

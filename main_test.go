@@ -169,7 +169,13 @@ func postJob(t *testing.T, base string, body any) (*http.Response, []byte) {
 // waitJob polls a job until it ends.
 func waitJob(t *testing.T, base, id string) jobView {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
+	return waitJobFor(t, base, id, 3*time.Minute)
+}
+
+// waitJobFor polls a job until it ends or timeout passes.
+func waitJobFor(t *testing.T, base, id string, timeout time.Duration) jobView {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
 	for {
 		resp, err := authGet(t, base+"/api/v1/jobs/"+id)
 		if err != nil {
@@ -185,7 +191,7 @@ func waitJob(t *testing.T, base, id string) jobView {
 			return j
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("job %s still %s", id, j.State)
+			t.Fatalf("job %s still %s after %s", id, j.State, timeout)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
