@@ -100,7 +100,10 @@ func (s *Server) secretAuth(secrets []string) echo.MiddlewareFunc {
 			if len(secrets) == 0 {
 				// No secret configured: only an admin token gets in, and the
 				// answer is the token check's own.
-				return s.authorize(c, job.ScopeAdmin)
+				if err := s.authorize(c, job.ScopeAdmin); err != nil {
+					return err
+				}
+				return next(c)
 			}
 			req := c.Request()
 			body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, s.bodyLimit(c)))
