@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/slipwayci/slipway/internal/testenv"
 )
 
@@ -72,11 +70,7 @@ func runCLI(t *testing.T, bin string, env map[string]string, onLine func(string)
 func jobState(t *testing.T, dbURL, id string) string {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := mustConnect(t, dbURL)
 	var state string
 	q := `SELECT state FROM jobs ORDER BY created_at DESC LIMIT 1`
 	args := []any{}

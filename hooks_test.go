@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/slipwayci/slipway/internal/webhooksig"
 )
 
@@ -451,11 +449,7 @@ func TestCallbackRetried(t *testing.T) {
 	}
 	// No worker runs here: the job ends as any code would end it, by an UPDATE.
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, slip.DB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := mustConnect(t, slip.DB)
 	if _, err := conn.Exec(ctx, `UPDATE jobs SET state = 'failed', finished_at = now(), error_code = 'build_failed', error_message = 'x' WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
 	}
@@ -510,11 +504,7 @@ func TestCallbackExpires(t *testing.T) {
 	}
 	id := a.jobID(t)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, slip.DB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := mustConnect(t, slip.DB)
 	if _, err := conn.Exec(ctx, `UPDATE jobs SET state = 'canceled', finished_at = now() WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
 	}

@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/slipwayci/slipway/internal/testenv"
 )
 
@@ -112,13 +110,9 @@ func runHostileJob(t *testing.T, base string, req map[string]any) (hostileJob, s
 func dbText(t *testing.T, dbURL string) string {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := mustConnect(t, dbURL)
 	var s string
-	err = conn.QueryRow(ctx, `SELECT coalesce(string_agg(t, E'\n'), '') FROM (
+	err := conn.QueryRow(ctx, `SELECT coalesce(string_agg(t, E'\n'), '') FROM (
 		SELECT spec::text || ' ' || coalesce(result::text, '') || ' ' || coalesce(error_code, '') || ' ' || coalesce(error_message, '') AS t FROM jobs
 		UNION ALL SELECT text FROM job_logs) x`).Scan(&s)
 	if err != nil {
@@ -316,11 +310,7 @@ func TestCallbackEgressRefused(t *testing.T) {
 	}
 	id := a.jobID(t)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, slip.DB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := mustConnect(t, slip.DB)
 	if _, err := conn.Exec(ctx, `UPDATE jobs SET state = 'canceled', finished_at = now() WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
 	}

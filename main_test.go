@@ -227,14 +227,23 @@ func registryDigest(t *testing.T, registry, name, tag string) string {
 	return resp.Header.Get("Docker-Content-Digest")
 }
 
-func countJobs(t *testing.T, dbURL string) int {
+// mustConnect opens a connection to the test's database, closed when the
+// test ends.
+func mustConnect(t *testing.T, dbURL string) *pgx.Conn {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
+	t.Cleanup(func() { conn.Close(ctx) })
+	return conn
+}
+
+func countJobs(t *testing.T, dbURL string) int {
+	t.Helper()
+	ctx := context.Background()
+	conn := mustConnect(t, dbURL)
 	var n int
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM jobs").Scan(&n); err != nil {
 		t.Fatal(err)
