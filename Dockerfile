@@ -21,6 +21,9 @@ WORKDIR /src
 # Linux builds need (a module cache) does not hold; `go build` fetches what
 # it compiles.
 COPY . .
+# The repository's go.work adds the benchmark module, which the image does
+# not need (nor its dependencies).
+ENV GOWORK=off
 ARG VERSION=dev
 ARG COMMIT=
 RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false \

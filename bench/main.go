@@ -3,8 +3,8 @@
 // River for intake, River for pickup, a bare Echo handler for status reads,
 // the docker CLI for build+push. It prints a table and rewrites BENCHMARKS.md.
 //
-// Run it from the repository root with `go -C bench run .` (or
-// `cd bench && go run .`); add -smoke for the short run CI uses.
+// Run it from the repository root with `go run ./bench` (the root go.work
+// names this module); add -smoke for the short run CI uses.
 package main
 
 import (
@@ -141,7 +141,7 @@ func repoRoot() (string, error) {
 			return d, nil
 		}
 	}
-	return "", fmt.Errorf("run from the repository root (go -C bench run .) or from bench/")
+	return "", fmt.Errorf("run from the repository root (go run ./bench) or from bench/")
 }
 
 func (b *bench) stopAll() {
@@ -217,7 +217,7 @@ func (b *bench) markdown(ctx context.Context) string {
 	if b.smoke {
 		mode = "smoke run (short; figures are noisy)"
 	}
-	fmt.Fprintf(&s, "# Benchmarks\n\nWritten by `go -C bench run .` (%s) on %s. Every ratio compares Slipway with a baseline measured in the same run, on the same machine, the same Postgres and the same Docker daemon; absolute figures from another run or machine are not comparable.\n\n", mode, b.start.Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&s, "# Benchmarks\n\nWritten by `go run ./bench` (%s) on %s. Every ratio compares Slipway with a baseline measured in the same run, on the same machine, the same Postgres and the same Docker daemon; absolute figures from another run or machine are not comparable.\n\n", mode, b.start.Format("2006-01-02 15:04 UTC"))
 	s.WriteString("## Machine\n\n")
 	for _, m := range b.machine(ctx) {
 		fmt.Fprintf(&s, "- %s\n", m)
@@ -277,7 +277,7 @@ const methodology = `
 - Every request carries ` + "`Authorization: Bearer <token>`" + ` (the token is also given to Slipway as SLIPWAY_ADMIN_TOKEN).
 - Latencies of the queue (pickup, claim) are read from the database (created_at → started_at; pg_stat_statements for the claim statement), not from the client.
 - "n/a" marks a comparison whose feature is not in this build; the reason follows it.
-- Run ` + "`go -C bench run .`" + ` from the repository root (the bench is its own Go module, so ` + "`go run ./bench`" + ` cannot name it from the root module), ` + "`-smoke`" + ` for the short CI run, ` + "`-only 1,3`" + ` for some comparisons, ` + "`-out FILE`" + ` to write elsewhere.
+- Run ` + "`go run ./bench`" + ` from the repository root (the bench is its own Go module; the root go.work names it), ` + "`-smoke`" + ` for the short CI run, ` + "`-only 1,3`" + ` for some comparisons, ` + "`-out FILE`" + ` to write elsewhere.
 `
 
 // discard drains and closes a response body so the connection is reused.
