@@ -2,6 +2,7 @@ package builder
 
 import (
 	"archive/tar"
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -130,7 +131,8 @@ func withLabels(dockerfile []byte, b job.Build, ignore dockerignore, outside boo
 	if len(b.Labels) == 0 {
 		return nil, nil
 	}
-	if b.Target != "" || continuesLine(dockerfile) {
+	// An empty Dockerfile keeps the daemon's own error for it.
+	if b.Target != "" || continuesLine(dockerfile) || len(bytes.TrimSpace(dockerfile)) == 0 {
 		return b.Labels, nil
 	}
 	if !outside && ignore.exists && !ignore.ignores(".dockerignore") && !ignore.ignores(name) {
