@@ -28,7 +28,7 @@ func (w *Worker) build(ctx context.Context, spec job.Spec, bc *buildContext, log
 		Tags:        spec.References(),
 		Dockerfile:  bc.dockerfile,
 		BuildArgs:   args,
-		Labels:      spec.Build.Labels,
+		Labels:      bc.labels,
 		Target:      spec.Build.Target,
 		NoCache:     spec.Build.NoCache,
 		Remove:      true,

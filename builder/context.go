@@ -2,6 +2,7 @@ package builder
 
 import (
 	"archive/tar"
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	archive "github.com/moby/go-archive"
@@ -19,11 +21,13 @@ import (
 	"github.com/slipwayci/slipway/job"
 )
 
-// buildContext is the tar stream sent to the daemon and the Dockerfile's name
-// inside it.
+// buildContext is the tar stream sent to the daemon, the Dockerfile's name
+// inside it, and the labels still to be passed with the build request (nil
+// when they were written into the Dockerfile, see labels.go).
 type buildContext struct {
 	tar        io.ReadCloser
 	dockerfile string
+	labels     map[string]string
 }
 
 // makeContext tars the build context of a checkout, honouring .dockerignore
@@ -52,7 +56,7 @@ func makeContext(root string, b job.Build) (*buildContext, error) {
 		return nil, fail("dockerfile "+b.Dockerfile+" is not a file in the repository", err)
 	}
 
-	excludes, err := readDockerignore(ctxDir)
+	ignore, err := readDockerignore(ctxDir)
 	if err != nil {
 		return nil, fail("read .dockerignore", err)
 	}
@@ -60,10 +64,23 @@ func makeContext(root string, b job.Build) (*buildContext, error) {
 	if err != nil {
 		return nil, fail("dockerfile "+b.Dockerfile, err)
 	}
+	rel = filepath.ToSlash(rel)
 	outside := rel == ".." || strings.HasPrefix(rel, "../")
-	if !outside {
-		rel = filepath.ToSlash(rel)
-		excludes = trimBuildFilesFromExcludes(excludes, rel)
+
+	content, err := os.ReadFile(dfPath)
+	if err != nil {
+		return nil, fail("read dockerfile", err)
+	}
+	// A Dockerfile outside the context, or one rewritten here, travels inside
+	// the tar under a name nothing in the context can have.
+	name, err := randomDockerfileName()
+	if err != nil {
+		return nil, fail("name dockerfile", err)
+	}
+	labels, written := withLabels(content, b, ignore, outside, name)
+	excludes := keepDockerignore(ignore.patterns)
+	if !outside && written == nil {
+		excludes = keepFile(excludes, rel)
 	}
 	tarball, err := archive.TarWithOptions(ctxDir, &archive.TarOptions{
 		ExcludePatterns: excludes,
@@ -73,27 +90,64 @@ func makeContext(root string, b job.Build) (*buildContext, error) {
 	if err != nil {
 		return nil, fail("tar build context", err)
 	}
-	if !outside {
-		return &buildContext{tar: tarball, dockerfile: rel}, nil
+	if !outside && written == nil {
+		return &buildContext{tar: tarball, dockerfile: rel, labels: labels}, nil
 	}
-	// Like `docker build -f ../Dockerfile`: a Dockerfile outside the context
-	// travels inside the tar under a name nothing in the context can have.
-	content, err := os.ReadFile(dfPath)
-	if err != nil {
-		tarball.Close()
-		return nil, fail("read dockerfile", err)
+	if written != nil {
+		content = written
 	}
-	name, err := randomDockerfileName()
-	if err != nil {
-		tarball.Close()
-		return nil, fail("name dockerfile", err)
-	}
+	// Like `docker build -f ../Dockerfile`: .dockerignore names the added
+	// Dockerfile so the daemon drops it from the context once read, and a
+	// COPY . never sees it.
 	wrapped := archive.ReplaceFileTarWrapper(tarball, map[string]archive.TarModifierFunc{
 		name: func(_ string, h *tar.Header, _ io.Reader) (*tar.Header, []byte, error) {
 			return &tar.Header{Name: name, Mode: 0o600, Size: int64(len(content)), Typeflag: tar.TypeReg}, content, nil
 		},
+		".dockerignore": func(_ string, h *tar.Header, r io.Reader) (*tar.Header, []byte, error) {
+			if h == nil {
+				h = &tar.Header{Name: ".dockerignore", Mode: 0o600, Typeflag: tar.TypeReg}
+				return h, []byte(".dockerignore\n" + name + "\n"), nil
+			}
+			b, err := io.ReadAll(r)
+			if err != nil || ignore.ignores(name) {
+				return h, b, err
+			}
+			return h, append(b, "\n"+name+"\n"...), nil
+		},
 	})
-	return &buildContext{tar: wrapped, dockerfile: name}, nil
+	return &buildContext{tar: wrapped, dockerfile: name, labels: labels}, nil
+}
+
+// withLabels decides where the build's labels go. It returns the Dockerfile
+// with them appended as one LABEL instruction when that is safe, and the
+// labels to pass with the build request otherwise. They stay with the request
+// when a target is built (the labels belong on the target stage, and finding
+// its end needs a full Dockerfile parser), when the Dockerfile ends in a line
+// continuation, when a label cannot be written as Dockerfile text, and when
+// naming the rewritten Dockerfile in .dockerignore would change what a
+// `COPY .` copies (an existing .dockerignore that keeps itself and a Dockerfile
+// inside the context: a Dockerfile outside it is renamed anyway).
+func withLabels(dockerfile []byte, b job.Build, ignore dockerignore, outside bool, name string) (map[string]string, []byte) {
+	if len(b.Labels) == 0 {
+		return nil, nil
+	}
+	// An empty Dockerfile keeps the daemon's own error for it.
+	if b.Target != "" || continuesLine(dockerfile) || len(bytes.TrimSpace(dockerfile)) == 0 {
+		return b.Labels, nil
+	}
+	if !outside && ignore.exists && !ignore.ignores(".dockerignore") && !ignore.ignores(name) {
+		return b.Labels, nil
+	}
+	lines, ok := labelInstructions(b.Labels)
+	if !ok {
+		return b.Labels, nil
+	}
+	out := make([]byte, 0, len(dockerfile)+1+len(lines))
+	out = append(out, dockerfile...)
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		out = append(out, '\n')
+	}
+	return nil, append(out, lines...)
 }
 
 // inside resolves rel under root, following symlinks, and refuses any path
@@ -110,28 +164,46 @@ func inside(root, rel string) (string, error) {
 	return p, nil
 }
 
-func readDockerignore(dir string) ([]string, error) {
-	f, err := os.Open(filepath.Join(dir, ".dockerignore"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return ignorefile.ReadAll(f)
+// dockerignore is a context's .dockerignore.
+type dockerignore struct {
+	exists   bool
+	patterns []string
 }
 
-// trimBuildFilesFromExcludes keeps the Dockerfile and .dockerignore in the
-// context even when .dockerignore excludes them, as the docker CLI does
-// (cli/command/image/build/context.go): the daemon needs the Dockerfile, and
-// both must change the cache key when they change.
-func trimBuildFilesFromExcludes(excludes []string, dockerfile string) []string {
-	if keep, _ := patternmatcher.MatchesOrParentMatches(".dockerignore", excludes); keep {
-		excludes = append(excludes, "!.dockerignore")
+// ignores reports whether the daemon drops name, a file at the top of the
+// context, from the context after reading the Dockerfile.
+func (d dockerignore) ignores(name string) bool {
+	if !d.exists {
+		return false
 	}
-	if keep, _ := patternmatcher.MatchesOrParentMatches(dockerfile, excludes); keep {
-		excludes = append(excludes, "!"+dockerfile)
+	m, _ := patternmatcher.MatchesOrParentMatches(name, d.patterns)
+	return m
+}
+
+func readDockerignore(dir string) (dockerignore, error) {
+	f, err := os.Open(filepath.Join(dir, ".dockerignore"))
+	if errors.Is(err, os.ErrNotExist) {
+		return dockerignore{}, nil
+	}
+	if err != nil {
+		return dockerignore{}, err
+	}
+	defer f.Close()
+	p, err := ignorefile.ReadAll(f)
+	return dockerignore{exists: true, patterns: p}, err
+}
+
+// keepDockerignore and keepFile keep .dockerignore and the Dockerfile in the
+// context even when .dockerignore excludes them, as the docker CLI does
+// (cli/command/image/build/context.go): the daemon reads both, and drops
+// them from the context itself when they are excluded.
+func keepDockerignore(excludes []string) []string {
+	return keepFile(excludes, ".dockerignore")
+}
+
+func keepFile(excludes []string, name string) []string {
+	if keep, _ := patternmatcher.MatchesOrParentMatches(name, excludes); keep {
+		excludes = append(slices.Clip(excludes), "!"+name)
 	}
 	return excludes
 }

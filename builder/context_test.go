@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/slipwayci/slipway/job"
@@ -126,6 +127,65 @@ func TestMakeContextRefusesEscapes(t *testing.T) {
 			var f *job.Failure
 			if !errors.As(err, &f) || f.Code != job.CodeContext || !f.Permanent {
 				t.Errorf("error = %v, want a permanent %s failure", err, job.CodeContext)
+			}
+		})
+	}
+}
+
+// TestMakeContextPlacesLabels: labels go into the Dockerfile the daemon
+// reads, renamed and named in .dockerignore, unless a rule keeps them with
+// the build request; the repository's Dockerfile is never changed.
+func TestMakeContextPlacesLabels(t *testing.T) {
+	labels := map[string]string{"org.opencontainers.image.revision": "abc", "team": "it's"}
+	const df = "FROM scratch\nCOPY a.txt /\n"
+	tests := []struct {
+		name      string
+		files     map[string]string
+		build     job.Build
+		inline    bool
+		dockerign string // the .dockerignore sent, when inline; "%s" is the Dockerfile's name
+	}{
+		{"NoDockerignore", map[string]string{"Dockerfile": df}, job.Build{}, true, ".dockerignore\n%s\n"},
+		{"DockerignoreKeepsOut", map[string]string{"Dockerfile": df, ".dockerignore": "*.tmp\n.dockerignore"}, job.Build{}, true, "*.tmp\n.dockerignore\n%s\n"},
+		{"DockerignoreHidesDotfiles", map[string]string{"Dockerfile": df, ".dockerignore": ".*\n"}, job.Build{}, true, ".*\n"},
+		{"DockerignoreCopied", map[string]string{"Dockerfile": df, ".dockerignore": "*.tmp\n"}, job.Build{}, false, ""},
+		{"Target", map[string]string{"Dockerfile": df}, job.Build{Target: "app"}, false, ""},
+		{"TrailingContinuation", map[string]string{"Dockerfile": "FROM scratch\nCOPY a.txt \\\n  / \\\n"}, job.Build{}, false, ""},
+		{"OutsideContext", map[string]string{"docker/Dockerfile": df, "app/a.txt": "a"}, job.Build{Context: "app", Dockerfile: "docker/Dockerfile"}, true, ".dockerignore\n%s\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := tt.build
+			if b.Context == "" {
+				b.Context, b.Dockerfile = ".", "Dockerfile"
+			}
+			b.Labels = labels
+			root := writeTree(t, tt.files)
+			bc, err := makeContext(root, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := bc.labels == nil; got != tt.inline {
+				t.Fatalf("labels written into the Dockerfile: %v, want %v (request labels %v)", got, tt.inline, bc.labels)
+			}
+			_, dockerfile := tarEntries(t, bc, bc.dockerfile)
+			orig, _ := os.ReadFile(filepath.Join(root, b.Dockerfile))
+			if !tt.inline {
+				if b.Context == "." && (bc.dockerfile != "Dockerfile" || dockerfile != string(orig)) {
+					t.Errorf("Dockerfile %q sent as %q, want the repository's", dockerfile, bc.dockerfile)
+				}
+				return
+			}
+			want := string(orig) + "LABEL 'org.opencontainers.image.revision'='abc' 'team'='it'\"'\"'s'\n"
+			if dockerfile != want {
+				t.Errorf("Dockerfile sent = %q, want %q", dockerfile, want)
+			}
+			bc, err = makeContext(root, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ign := tarEntries(t, bc, ".dockerignore"); ign != strings.ReplaceAll(tt.dockerign, "%s", bc.dockerfile) {
+				t.Errorf(".dockerignore sent = %q, want %q", ign, strings.ReplaceAll(tt.dockerign, "%s", bc.dockerfile))
 			}
 		})
 	}
