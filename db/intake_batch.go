@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/slipwayci/slipway/job"
@@ -50,8 +51,7 @@ type intakeCall struct {
 	ctx  context.Context
 	sub  job.Submission
 	id   uuid.UUID
-	spec []byte
-	key  *string
+	spec []byte // the spec as stored
 	// done carries the outcome, or the turn to write the next batch. It is
 	// buffered, so a writer never waits for a caller.
 	done chan intakeResult
@@ -103,11 +103,7 @@ func newIntakeCall(ctx context.Context, sub job.Submission) (*intakeCall, error)
 	if err != nil {
 		return nil, err
 	}
-	c := &intakeCall{ctx: ctx, sub: sub, id: id, spec: spec, done: make(chan intakeResult, 1)}
-	if sub.BuildKey != "" {
-		c.key = &sub.BuildKey
-	}
-	return c, nil
+	return &intakeCall{ctx: ctx, sub: sub, id: id, spec: spec, done: make(chan intakeResult, 1)}, nil
 }
 
 // settle turns a batch's answer into Submit's.
@@ -213,32 +209,36 @@ func (b *intakeBatch) write(ctx context.Context, batch []*intakeCall) {
 
 // insert writes the batch in one statement: one implicit transaction, one
 // commit. Rows whose build key conflicts with an in-flight job, or with an
-// earlier row of the batch, are skipped.
+// earlier row of the batch, are skipped. It returns the new jobs by id.
 func (b *intakeBatch) insert(ctx context.Context, batch []*intakeCall) (map[uuid.UUID]*job.Job, error) {
 	n := len(batch)
 	var (
-		ids       = make([]uuid.UUID, n)
-		specs     = make([]string, n)
+		ids       = make([]pgtype.UUID, n)
+		specs     = make([][]byte, n)
 		sources   = make([]string, n)
 		repos     = make([]string, n)
 		commits   = make([]string, n)
 		images    = make([]string, n)
 		priority  = make([]int32, n)
 		refs      = make([]string, n)
-		buildKeys = make([]*string, n)
+		buildKeys = make([]string, n)
 	)
 	for i, c := range batch {
 		s := &c.sub.Spec
-		ids[i], specs[i], buildKeys[i] = c.id, string(c.spec), c.key
+		ids[i], specs[i], buildKeys[i] = pgtype.UUID{Bytes: c.id, Valid: true}, c.spec, c.sub.BuildKey
 		sources[i], repos[i], commits[i] = s.Trigger.System, s.Source.Repository, s.Source.Commit
 		images[i], priority[i], refs[i] = s.Image.Name, int32(s.Priority), s.Source.Ref
 	}
+	// RETURNING leaves the spec out: the caller has it, and sending it back
+	// costs both sides more than the insert. The columns it leaves out
+	// besides are NULL or zero in a new row.
 	rows, err := b.pool.Query(ctx, `
 		INSERT INTO jobs (id, spec, source, repository, commit_sha, image_name, priority, source_ref, build_key)
-		SELECT * FROM unnest($1::uuid[], $2::jsonb[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[],
-			$8::text[], $9::text[])
+		SELECT id, spec, source, repository, commit_sha, image_name, priority, source_ref, nullif(build_key, '')
+		FROM unnest($1::uuid[], $2::jsonb[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[], $9::text[])
+			AS r (id, spec, source, repository, commit_sha, image_name, priority, source_ref, build_key)
 		ON CONFLICT (build_key) WHERE build_key IS NOT NULL AND state IN ('queued', 'running') DO NOTHING
-		RETURNING `+jobColumns,
+		RETURNING id, state, attempt, created_at, max_attempts, attempts`,
 		ids, specs, sources, repos, commits, images, priority, refs, buildKeys)
 	if err != nil {
 		return nil, err
@@ -246,18 +246,23 @@ func (b *intakeBatch) insert(ctx context.Context, batch []*intakeCall) (map[uuid
 	defer rows.Close()
 	out := make(map[uuid.UUID]*job.Job, n)
 	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
+		var (
+			id uuid.UUID
+			j  job.Job
+		)
+		if err := rows.Scan(&id, &j.State, &j.Attempt, &j.CreatedAt, &j.MaxAttempts, &j.Attempts); err != nil {
 			return nil, err
 		}
-		id, err := uuid.Parse(j.ID)
-		if err != nil {
-			return nil, err
-		}
-		out[id] = j
+		j.ID = id.String()
+		out[id] = &j
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
+	}
+	for _, c := range batch {
+		if j, ok := out[c.id]; ok {
+			j.Spec = c.sub.Spec
+		}
 	}
 	return out, nil
 }

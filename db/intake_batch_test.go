@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -15,11 +16,13 @@ import (
 // identical build.
 func intakeSub(n int) job.Submission {
 	s := job.Spec{
-		Source:  job.Source{Repository: "https://git.example.com/a.git", Commit: fmt.Sprintf("%040x", n)},
-		Build:   job.Build{Context: ".", Dockerfile: "Dockerfile"},
-		Image:   job.Image{Name: "registry.example.com/a", Tags: []string{"latest"}},
-		Push:    true,
-		Trigger: job.Trigger{System: job.SystemAPI},
+		Source: job.Source{Repository: "https://git.example.com/a.git", Commit: fmt.Sprintf("%040x", n), Ref: "refs/heads/main"},
+		Build: job.Build{Context: ".", Dockerfile: "Dockerfile", Args: map[string]string{"GO": "1.26"},
+			Labels: map[string]string{"org.example.team": "ci"}},
+		Image:    job.Image{Name: "registry.example.com/a", Tags: []string{"latest"}},
+		Push:     true,
+		Trigger:  job.Trigger{System: job.SystemAPI, BuildNumber: "12"},
+		Priority: 2,
 	}
 	return job.Submission{Spec: s, Source: job.SystemAPI, Fingerprint: job.Fingerprint(s, ""), BuildKey: job.BuildKey(s)}
 }
@@ -126,6 +129,15 @@ func stored(t *testing.T, d *DB, id string) *job.Job {
 	return j
 }
 
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 func countJobs(t *testing.T, d *DB) int {
 	t.Helper()
 	var n int
@@ -189,8 +201,14 @@ func TestSubmitOneBatchOneCommit(t *testing.T) {
 		if g.err != nil || !g.created || g.job.Source.Commit != subs[i].Spec.Source.Commit {
 			t.Fatalf("submit %d: job %+v created=%v err=%v, want its own new job", i, g.job, g.created, g.err)
 		}
-		if s := stored(t, d, g.job.ID); !s.CreatedAt.Equal(got[0].job.CreatedAt) {
+		s := stored(t, d, g.job.ID)
+		if !s.CreatedAt.Equal(got[0].job.CreatedAt) {
 			t.Errorf("job %d created at %s, job 0 at %s: not one transaction", i, s.CreatedAt, got[0].job.CreatedAt)
+		}
+		// The answer is built without reading the row back: it must say
+		// what a read says.
+		if a, b := mustJSON(t, g.job), mustJSON(t, s); a != b {
+			t.Errorf("job %d answered as\n%s\nstored as\n%s", i, a, b)
 		}
 	}
 }
