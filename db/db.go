@@ -27,6 +27,7 @@ type DB struct {
 	// wakeups carries "a job was queued" to RunNotifier, which turns bursts
 	// of them into one NOTIFY.
 	wakeups chan struct{}
+	intake  *intakeBatch
 }
 
 // Open connects to the database at url and checks that it answers.
@@ -49,7 +50,7 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	return &DB{pool: pool, log: log, wakeups: make(chan struct{}, 1)}, nil
+	return &DB{pool: pool, log: log, wakeups: make(chan struct{}, 1), intake: newIntakeBatch(pool)}, nil
 }
 
 // Close releases every connection.

@@ -25,9 +25,9 @@ func (d *DB) Submit(ctx context.Context, sub job.Submission) (*job.Job, bool, er
 		err     error
 	)
 	if sub.DeliveryID == "" && sub.CallbackURL == "" {
-		// One write, so no transaction: a lone INSERT commits in one round
-		// trip instead of three (BEGIN, INSERT, COMMIT).
-		j, created, err = createOrShare(ctx, d.pool, sub)
+		// One write, so no transaction of its own: it shares one INSERT
+		// and one commit with concurrent submissions.
+		j, created, err = d.intake.submit(ctx, sub)
 	} else {
 		err = pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
 			var err error

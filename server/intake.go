@@ -179,8 +179,11 @@ func (s *Server) resolve(ctx context.Context, in *intake, now time.Time) (job.Su
 	sub := job.Submission{
 		Source:      in.system,
 		DeliveryID:  in.deliveryID,
-		Fingerprint: job.Fingerprint(spec, r.CallbackURL),
 		CallbackURL: r.CallbackURL,
+	}
+	if in.deliveryID != "" {
+		// Only a replay of a delivery is checked against it.
+		sub.Fingerprint = job.Fingerprint(spec, r.CallbackURL)
 	}
 	if s.cfg.Hooks.Dedupe {
 		sub.BuildKey = job.BuildKey(spec)
