@@ -66,6 +66,7 @@ type Server struct {
 	echo      *echo.Echo
 	metrics   Metrics
 	followers chan struct{} // one slot per live log stream; nil: no cap
+	jobViews  *JobCache     // nil: every job read goes to the store
 }
 
 // New returns a Server backed by jobs, authenticating with tokens.

@@ -59,6 +59,7 @@ type serveConfig struct {
 
 	MaxHookBodyBytes int
 	MaxLogFollowers  int
+	JobCacheSize     int
 }
 
 func (c *serveConfig) register(s *settings, getenv func(string) string, listen string) {
@@ -197,6 +198,21 @@ func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg serveConfig, 
 		return err
 	}
 	g.Go(func() error { return callbacks.Run(ctx) })
+	if cfg.JobCacheSize < 0 {
+		return errors.New("job cache size must be 0 or more")
+	}
+	opts := []server.Option{server.WithIntake(store)}
+	if cfg.JobCacheSize > 0 {
+		cache, err := server.NewJobCache(cfg.JobCacheSize)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, server.WithJobCache(cache))
+		g.Go(func() error {
+			store.WatchJobs(ctx, cache)
+			return nil
+		})
+	}
 	api := server.New(server.Config{
 		Policy:         policy,
 		MaxBodyBytes:   int64(cfg.MaxBodyBytes),
@@ -216,7 +232,7 @@ func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg serveConfig, 
 
 		RateLimit: float64(cfg.RateLimit),
 		RateBurst: cfg.RateBurst,
-	}, store, store, log, server.WithIntake(store))
+	}, store, store, log, opts...)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
