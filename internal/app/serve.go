@@ -203,15 +203,11 @@ func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg serveConfig, 
 	}
 	opts := []server.Option{server.WithIntake(store)}
 	if cfg.JobCacheSize > 0 {
-		cache, err := server.NewJobCache(cfg.JobCacheSize)
+		cache, err := watchedJobCache(ctx, g, store, cfg.JobCacheSize)
 		if err != nil {
 			return err
 		}
 		opts = append(opts, server.WithJobCache(cache))
-		g.Go(func() error {
-			store.WatchJobs(ctx, cache)
-			return nil
-		})
 	}
 	api := server.New(server.Config{
 		Policy:         policy,
@@ -259,6 +255,20 @@ func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg serveConfig, 
 		return nil
 	})
 	return nil
+}
+
+// watchedJobCache returns a cache of size job views that store's change
+// feed, run in g until ctx ends, keeps fresh.
+func watchedJobCache(ctx context.Context, g *errgroup.Group, store *db.DB, size int) (*server.JobCache, error) {
+	cache, err := server.NewJobCache(size)
+	if err != nil {
+		return nil, err
+	}
+	g.Go(func() error {
+		store.WatchJobs(ctx, cache)
+		return nil
+	})
+	return cache, nil
 }
 
 func dockerClient(host string) (*client.Client, error) {
