@@ -49,6 +49,9 @@ func (e etagged) write(c echo.Context) error {
 
 // etagMatches applies If-None-Match's weak comparison (RFC 9110 13.1.2).
 func etagMatches(header, tag string) bool {
+	if header == "" {
+		return false
+	}
 	for _, t := range strings.Split(header, ",") {
 		t = strings.TrimSpace(t)
 		if t == "*" || strings.TrimPrefix(t, "W/") == tag {
