@@ -188,6 +188,9 @@ func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg serveConfig, 
 	if err := cfg.Hooks.checkSecrets(); err != nil {
 		return err
 	}
+	if cfg.JobCacheSize < 0 {
+		return errors.New("job cache size must be 0 or more")
+	}
 	if cfg.Hooks.ProjectsFile != "" {
 		if err := loadProjects(ctx, cfg.Hooks.ProjectsFile, store, log); err != nil {
 			return err
@@ -198,9 +201,6 @@ func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg serveConfig, 
 		return err
 	}
 	g.Go(func() error { return callbacks.Run(ctx) })
-	if cfg.JobCacheSize < 0 {
-		return errors.New("job cache size must be 0 or more")
-	}
 	opts := []server.Option{server.WithIntake(store)}
 	if cfg.JobCacheSize > 0 {
 		cache, err := watchedJobCache(ctx, g, store, cfg.JobCacheSize)
