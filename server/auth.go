@@ -45,31 +45,36 @@ func errScope(need job.Scope) error {
 		detail:    "This endpoint needs a token with scope " + string(need) + "."}
 }
 
-// principal is who a request acts as; handlers read it to shape answers.
+// principal is who a request acts as; handlers ask for it to shape answers.
 type principal struct {
 	Name   string    `json:"name"`
 	Scope  job.Scope `json:"scope"`
 	Public bool      `json:"public"`
 }
 
-const principalKey = "slipway.principal"
-
-// authorize checks that the request's bearer token grants need and records
-// who it is. It is the building block of requireAuth, and what a route with
-// another way in (such as a webhook secret) calls to accept tokens as well.
+// authorize checks that the request's bearer token grants need. It is the
+// building block of requireAuth, and what a route with another way in (such
+// as a webhook secret) calls to accept tokens as well.
 func (s *Server) authorize(c echo.Context, need job.Scope) error {
+	_, err := s.identify(c, need)
+	return err
+}
+
+// identify returns who the request acts as, once its token is known to grant
+// need. Handlers that shape answers by it ask again rather than find it in
+// the context: storing it would cost every request a map.
+func (s *Server) identify(c echo.Context, need job.Scope) (principal, error) {
 	h := c.Request().Header.Get(echo.HeaderAuthorization)
 	if h == "" {
 		if need == job.ScopeRead && s.cfg.PublicReads {
-			c.Set(principalKey, principal{Name: "anonymous", Scope: job.ScopeRead, Public: true})
-			return nil
+			return principal{Name: "anonymous", Scope: job.ScopeRead, Public: true}, nil
 		}
-		return errNoToken
+		return principal{}, errNoToken
 	}
 	scheme, secret, ok := strings.Cut(h, " ")
 	secret = strings.TrimSpace(secret)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || secret == "" {
-		return errBadToken
+		return principal{}, errBadToken
 	}
 	hash := job.HashToken(secret)
 	var p principal
@@ -81,18 +86,17 @@ func (s *Server) authorize(c echo.Context, need job.Scope) error {
 		// which says nothing about any token.
 		t, err := s.tokens.TokenByHash(c.Request().Context(), hash)
 		if errors.Is(err, job.ErrNotFound) {
-			return errBadToken
+			return principal{}, errBadToken
 		}
 		if err != nil {
-			return err
+			return principal{}, err
 		}
 		p = principal{Name: t.Name, Scope: t.Scope}
 	}
 	if !p.Scope.Allows(need) {
-		return errScope(need)
+		return principal{}, errScope(need)
 	}
-	c.Set(principalKey, p)
-	return nil
+	return p, nil
 }
 
 // requireAuth guards /api/v1: reads need scope read, everything else and all
@@ -135,7 +139,10 @@ func scopeFor(method, route string) (job.Scope, bool) {
 // whoami tells a client what its token may do, so the dashboard shows only
 // the buttons that will work.
 func (s *Server) whoami(c echo.Context) error {
-	p, _ := c.Get(principalKey).(principal)
+	p, err := s.identify(c, job.ScopeRead)
+	if err != nil {
+		return err
+	}
 	return c.JSON(http.StatusOK, p)
 }
 

@@ -140,6 +140,8 @@ func (s *Server) submit(c echo.Context, in *intake) error {
 		s.supersede(ctx, j)
 		return c.JSON(http.StatusAccepted, j)
 	}
+	// A shared job may have gained a callback.
+	s.jobViews.Changed(j.ID)
 	return c.JSON(http.StatusOK, j)
 }
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -62,21 +63,38 @@ func (s *Server) createJob(c echo.Context) error {
 }
 
 func (s *Server) getJob(c echo.Context) error {
-	j, err := s.jobs.Job(c.Request().Context(), c.Param("id"))
+	if v, ok := s.jobViews.get(c.Param("id")); ok {
+		return v.write(c)
+	}
+	gen := s.jobViews.generation()
+	id, v, err := s.renderJob(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return err
 	}
+	// Under the job's own id: the path may spell it another way.
+	s.jobViews.put(id, gen, v)
+	return v.write(c)
+}
+
+// renderJob reads the job with the given id and renders what GET shows of it.
+func (s *Server) renderJob(ctx context.Context, id string) (string, etagged, error) {
+	j, err := s.jobs.Job(ctx, id)
+	if err != nil {
+		return "", etagged{}, err
+	}
+	var v any = j
 	if s.intake != nil {
-		cbs, err := s.intake.Callbacks(c.Request().Context(), j.ID)
+		cbs, err := s.intake.Callbacks(ctx, j.ID)
 		if err != nil {
-			return err
+			return "", etagged{}, err
 		}
 		for i := range cbs {
 			cbs[i].URL = redactURL(cbs[i].URL)
 		}
-		return writeCached(c, jobWithCallbacks{Job: j, Callbacks: cbs})
+		v = jobWithCallbacks{Job: j, Callbacks: cbs}
 	}
-	return writeCached(c, j)
+	e, err := render(v)
+	return j.ID, e, err
 }
 
 func (s *Server) getJobLogs(c echo.Context) error {

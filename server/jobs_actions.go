@@ -16,6 +16,7 @@ func (s *Server) cancelJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.jobViews.Changed(j.ID)
 	if j.State == job.StateRunning {
 		return c.JSON(http.StatusAccepted, j)
 	}
@@ -27,6 +28,10 @@ func (s *Server) retryJob(c echo.Context) error {
 	j, err := s.jobs.Retry(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return err
+	}
+	// The finished job now names its retry.
+	if j.RetryOf != nil {
+		s.jobViews.Changed(*j.RetryOf)
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/jobs/"+j.ID)
 	return c.JSON(http.StatusCreated, j)
@@ -44,6 +49,8 @@ func (s *Server) supersede(ctx context.Context, j *job.Job) {
 		return
 	}
 	if n > 0 {
+		// Which jobs were canceled is not known here.
+		s.jobViews.dropAll()
 		s.log.InfoContext(ctx, "superseded older queued jobs", "job_id", j.ID, "count", n)
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-const requestIDKey = "slipway.request_id"
-
 // requestID gives every request an id, echoed as X-Request-ID and carried in
 // the request's log lines. A caller's own id (a Jenkins build's, a proxy's)
 // is kept when it is short and plain, so one id follows a request across
@@ -20,7 +18,8 @@ func (s *Server) requestID() echo.MiddlewareFunc {
 			if !plainID(id) {
 				id = newRequestID()
 			}
-			c.Set(requestIDKey, id)
+			// Kept on the response alone: a context value would cost every
+			// request a map.
 			c.Response().Header().Set(echo.HeaderXRequestID, id)
 			return next(c)
 		}
@@ -28,8 +27,7 @@ func (s *Server) requestID() echo.MiddlewareFunc {
 }
 
 func requestIDOf(c echo.Context) string {
-	id, _ := c.Get(requestIDKey).(string)
-	return id
+	return c.Response().Header().Get(echo.HeaderXRequestID)
 }
 
 func plainID(id string) bool {

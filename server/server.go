@@ -66,6 +66,7 @@ type Server struct {
 	echo      *echo.Echo
 	metrics   Metrics
 	followers chan struct{} // one slot per live log stream; nil: no cap
+	jobViews  *JobCache     // nil: every job read goes to the store
 }
 
 // New returns a Server backed by jobs, authenticating with tokens.
@@ -109,6 +110,11 @@ func New(cfg Config, jobs JobStore, tokens TokenStore, log *slog.Logger, opts ..
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
 
 func (s *Server) requestLogger() echo.MiddlewareFunc {
+	if !s.log.Enabled(context.Background(), slog.LevelInfo) {
+		// Nothing would be logged: skip measuring it too. Errors then reach
+		// the error handler a step later, unchanged.
+		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
+	}
 	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
 		HandleError: true,
 		LogMethod:   true,

@@ -49,13 +49,20 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 
 func newAPIEnv(t *testing.T, cfg server.Config) *apiEnv {
 	t.Helper()
+	return newAPIEnvOn(t, testenv.Postgres(t), cfg, nil)
+}
+
+// newAPIEnvOn is newAPIEnv on the database at dbURL, with opts from the
+// opened store.
+func newAPIEnvOn(t *testing.T, dbURL string, cfg server.Config, opts func(*db.DB) []server.Option) *apiEnv {
+	t.Helper()
 	ctx := context.Background()
 	var (
 		buf bytes.Buffer
 		mu  sync.Mutex
 	)
 	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	store, err := db.Open(ctx, testenv.Postgres(t), log)
+	store, err := db.Open(ctx, dbURL, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +78,11 @@ func newAPIEnv(t *testing.T, cfg server.Config) *apiEnv {
 	}
 	cfg.Policy = job.Policy{GitSchemes: []string{"https", "file"}}
 	cfg.MaxBodyBytes = 1 << 20
-	ts := httptest.NewServer(server.New(cfg, store, store, log))
+	var o []server.Option
+	if opts != nil {
+		o = opts(store)
+	}
+	ts := httptest.NewServer(server.New(cfg, store, store, log, o...))
 	t.Cleanup(ts.Close)
 	v := apitest.NewValidator(t)
 	t.Cleanup(func() { t.Logf("%d answers validated against openapi.yaml", v.Checked()) })

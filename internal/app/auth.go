@@ -23,6 +23,7 @@ func (c *serveConfig) registerAPI(s *settings) {
 	s.Duration(&c.LogPollInterval, "log-poll-interval", "SLIPWAY_LOG_POLL_INTERVAL", 500*time.Millisecond, "how often live log streams look for new lines")
 	s.Int(&c.MaxHookBodyBytes, "max-hook-body-bytes", "SLIPWAY_MAX_HOOK_BODY_BYTES", 4<<20, "largest accepted webhook body (Jenkins and Bamboo payloads)")
 	s.Int(&c.MaxLogFollowers, "max-log-followers", "SLIPWAY_MAX_LOG_FOLLOWERS", 200, "live log streams served at once; more get 429 (0: no cap)")
+	s.Int(&c.JobCacheSize, "job-cache-size", "SLIPWAY_JOB_CACHE_SIZE", 1000, "job views kept in memory for GET /api/v1/jobs/{id}, refreshed by database notifications (0: read every time)")
 }
 
 // checkAuthConfig refuses to serve an API nobody could use: without a

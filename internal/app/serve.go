@@ -59,6 +59,7 @@ type serveConfig struct {
 
 	MaxHookBodyBytes int
 	MaxLogFollowers  int
+	JobCacheSize     int
 }
 
 func (c *serveConfig) register(s *settings, getenv func(string) string, listen string) {
@@ -187,6 +188,9 @@ func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg serveConfig, 
 	if err := cfg.Hooks.checkSecrets(); err != nil {
 		return err
 	}
+	if cfg.JobCacheSize < 0 {
+		return errors.New("job cache size must be 0 or more")
+	}
 	if cfg.Hooks.ProjectsFile != "" {
 		if err := loadProjects(ctx, cfg.Hooks.ProjectsFile, store, log); err != nil {
 			return err
@@ -197,6 +201,14 @@ func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg serveConfig, 
 		return err
 	}
 	g.Go(func() error { return callbacks.Run(ctx) })
+	opts := []server.Option{server.WithIntake(store)}
+	if cfg.JobCacheSize > 0 {
+		cache, err := watchedJobCache(ctx, g, store, cfg.JobCacheSize)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, server.WithJobCache(cache))
+	}
 	api := server.New(server.Config{
 		Policy:         policy,
 		MaxBodyBytes:   int64(cfg.MaxBodyBytes),
@@ -216,7 +228,7 @@ func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg serveConfig, 
 
 		RateLimit: float64(cfg.RateLimit),
 		RateBurst: cfg.RateBurst,
-	}, store, store, log, server.WithIntake(store))
+	}, store, store, log, opts...)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -243,6 +255,20 @@ func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg serveConfig, 
 		return nil
 	})
 	return nil
+}
+
+// watchedJobCache returns a cache of size job views that store's change
+// feed, run in g until ctx ends, keeps fresh.
+func watchedJobCache(ctx context.Context, g *errgroup.Group, store *db.DB, size int) (*server.JobCache, error) {
+	cache, err := server.NewJobCache(size)
+	if err != nil {
+		return nil, err
+	}
+	g.Go(func() error {
+		store.WatchJobs(ctx, cache)
+		return nil
+	})
+	return cache, nil
 }
 
 func dockerClient(host string) (*client.Client, error) {
