@@ -23,6 +23,15 @@ type loadResult struct {
 
 func (r loadResult) rate() float64 { return float64(r.ok) / r.elapsed.Seconds() }
 
+// plus sums two runs of the same load.
+func (r loadResult) plus(o loadResult) loadResult {
+	if r.firstErr == "" {
+		r.firstErr = o.firstErr
+	}
+	r.ok, r.failed, r.elapsed = r.ok+o.ok, r.failed+o.failed, r.elapsed+o.elapsed
+	return r
+}
+
 // load runs clients loops of fn for d (or until max successes) and counts
 // the calls that succeeded.
 func load(ctx context.Context, clients int, d time.Duration, max int64, fn func(ctx context.Context, worker int, i int64) error) loadResult {

@@ -51,6 +51,13 @@ type bench struct {
 }
 
 func main() {
+	if os.Getenv(bareEchoEnv) != "" {
+		if err := serveBareEcho(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: bare echo:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	smoke := flag.Bool("smoke", false, "short run (about 2 s per comparison), as CI runs it")
 	out := flag.String("out", "", "markdown report to rewrite (default: BENCHMARKS.md at the repository root)")
 	only := flag.String("only", "", "comma-separated comparison numbers to run (default: all)")

@@ -1,21 +1,26 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/subtle"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 )
 
 // statusReads: GET /api/v1/jobs/{id} and its 304 path at 32 clients, against
-// a bare Echo handler in this process serving the same bytes behind the same
-// bearer check.
+// a bare Echo handler in a process of its own serving the same bytes behind
+// the same bearer check.
 func (b *bench) statusReads(ctx context.Context) error {
 	d := 10 * time.Second
 	if b.smoke {
@@ -42,7 +47,7 @@ func (b *bench) statusReads(ctx context.Context) error {
 	}
 	etag, ctype := resp.Header.Get("ETag"), resp.Header.Get("Content-Type")
 
-	bare, stopBare, err := b.bareEcho(body, ctype, etag)
+	bare, stopBare, err := b.bareEcho(ctx, body, ctype, etag)
 	if err != nil {
 		return err
 	}
@@ -62,10 +67,17 @@ func (b *bench) statusReads(ctx context.Context) error {
 		}
 	}
 	measure := func(what, goalText string, bound float64, hdr map[string]string, want int) {
-		load(ctx, clients, warmup(d), 0, get(url, hdr, want))
-		sw := load(ctx, clients, d, 0, get(url, hdr, want))
-		load(ctx, clients, warmup(d), 0, get(bare+"/api/v1/jobs/"+id, hdr, want))
-		bw := load(ctx, clients, d, 0, get(bare+"/api/v1/jobs/"+id, hdr, want))
+		slip, base := get(url, hdr, want), get(bare+"/api/v1/jobs/"+id, hdr, want)
+		load(ctx, clients, warmup(d), 0, slip)
+		load(ctx, clients, warmup(d), 0, base)
+		// Alternating rounds spread the shared machine's swings over both
+		// sides instead of handing them to whichever ran second.
+		const rounds = 4
+		var sw, bw loadResult
+		for range rounds {
+			sw = sw.plus(load(ctx, clients, d/rounds, 0, slip))
+			bw = bw.plus(load(ctx, clients, d/rounds, 0, base))
+		}
 		b.note(fmt.Sprintf("%s: Slipway %d in %s (%d failed %s); bare Echo %d in %s (%d failed %s)", what, sw.ok, sw.elapsed.Round(time.Millisecond), sw.failed, sw.firstErr, bw.ok, bw.elapsed.Round(time.Millisecond), bw.failed, bw.firstErr))
 		r := row{num: 3, what: what, slipway: fmt.Sprintf("%.0f/s", sw.rate()), baseline: fmt.Sprintf("bare Echo %.0f/s", bw.rate()), goal: goalText}
 		b.add(goal(r, sw.rate()/bw.rate(), true, bound))
@@ -79,33 +91,89 @@ func (b *bench) statusReads(ctx context.Context) error {
 	return nil
 }
 
-// bareEcho serves body at /api/v1/jobs/:id behind a bearer check, with the
-// same ETag, and returns its base URL.
-func (b *bench) bareEcho(body []byte, ctype, etag string) (string, func(), error) {
+// bareEchoEnv, when set, makes this binary the bare Echo baseline: it reads
+// what to serve from the file the variable names, listens on loopback and
+// prints its address. The baseline then runs in a process of its own, as
+// Slipway does, rather than sharing the load generator's runtime.
+const bareEchoEnv = "SLIPWAY_BENCH_BARE_ECHO"
+
+// bareSpec is what the bare Echo baseline serves.
+type bareSpec struct {
+	Token string `json:"token"`
+	Body  []byte `json:"body"`
+	CType string `json:"ctype"`
+	ETag  string `json:"etag"`
+}
+
+// bareEcho starts this binary as the bare Echo baseline serving body at
+// /api/v1/jobs/:id behind a bearer check, with the same ETag, and returns
+// its base URL.
+func (b *bench) bareEcho(ctx context.Context, body []byte, ctype, etag string) (string, func(), error) {
+	spec, err := json.Marshal(bareSpec{Token: b.token, Body: body, CType: ctype, ETag: etag})
+	if err != nil {
+		return "", nil, err
+	}
+	f := filepath.Join(b.tmp, "bare-echo.json")
+	if err := os.WriteFile(f, spec, 0o600); err != nil {
+		return "", nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.CommandContext(ctx, self)
+	cmd.Env = append(os.Environ(), bareEchoEnv+"="+f)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}
+	addr, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		stop()
+		return "", nil, fmt.Errorf("bare echo did not start: %w", err)
+	}
+	return "http://" + strings.TrimSpace(addr), stop, nil
+}
+
+// serveBareEcho is the baseline process: the smallest Echo handler that
+// answers like GET /api/v1/jobs/{id}.
+func serveBareEcho() error {
+	raw, err := os.ReadFile(os.Getenv(bareEchoEnv))
+	if err != nil {
+		return err
+	}
+	var spec bareSpec
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		return err
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	want := []byte("Bearer " + b.token)
+	want := []byte("Bearer " + spec.Token)
 	e.GET("/api/v1/jobs/:id", func(c echo.Context) error {
 		if subtle.ConstantTimeCompare([]byte(c.Request().Header.Get("Authorization")), want) != 1 {
 			return c.NoContent(http.StatusUnauthorized)
 		}
-		if etag != "" {
-			c.Response().Header().Set("ETag", etag)
-			if c.Request().Header.Get("If-None-Match") == etag {
+		if spec.ETag != "" {
+			c.Response().Header().Set("ETag", spec.ETag)
+			if c.Request().Header.Get("If-None-Match") == spec.ETag {
 				return c.NoContent(http.StatusNotModified)
 			}
 		}
-		return c.Blob(http.StatusOK, ctype, body)
+		return c.Blob(http.StatusOK, spec.CType, spec.Body)
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, err
+		return err
 	}
+	fmt.Println(ln.Addr().String())
 	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			fmt.Println("bare echo:", err)
-		}
-	}()
-	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
+	return srv.Serve(ln)
 }
