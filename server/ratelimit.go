@@ -40,6 +40,15 @@ func newLimiter(perSecond float64, burst int) *limiter {
 
 // allow takes a token for key, or says how long until one is available.
 func (l *limiter) allow(key string, now time.Time) (bool, time.Duration) {
+	return l.take(key, now, true)
+}
+
+// check says whether key has a token left, without taking it.
+func (l *limiter) check(key string, now time.Time) (bool, time.Duration) {
+	return l.take(key, now, false)
+}
+
+func (l *limiter) take(key string, now time.Time, keep bool) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b, ok := l.buckets[key]
@@ -52,8 +61,11 @@ func (l *limiter) allow(key string, now time.Time) (bool, time.Duration) {
 	}
 	b.seen = now
 	r := b.lim.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
+	d := r.DelayFrom(now)
+	if d > 0 || !keep {
 		r.CancelAt(now)
+	}
+	if d > 0 {
 		return false, d
 	}
 	return true, 0
@@ -77,7 +89,12 @@ func callerKey(r *http.Request) string {
 		sum := sha256.Sum256([]byte(a))
 		return "cred:" + hex.EncodeToString(sum[:16])
 	}
-	// RemoteAddr, not X-Forwarded-For: a client can write any header.
+	return sourceKey(r)
+}
+
+// sourceKey names the address a request came from: RemoteAddr, not
+// X-Forwarded-For, since a client can write any header.
+func sourceKey(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
@@ -86,26 +103,38 @@ func callerKey(r *http.Request) string {
 }
 
 // rateLimit answers 429 with Retry-After once a caller exceeds its budget.
-// Health probes are never limited.
+// Health probes are never limited. A credential's budget is its own before
+// it is checked, so each invented token would start with a full one:
+// refused credentials therefore also count against their source address,
+// and an address out of that budget is refused whatever it presents.
 func (s *Server) rateLimit() echo.MiddlewareFunc {
 	if s.cfg.RateLimit <= 0 {
 		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
 	}
 	l := newLimiter(s.cfg.RateLimit, s.cfg.RateBurst)
+	refused := newLimiter(s.cfg.RateLimit, s.cfg.RateBurst)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			switch c.Request().URL.Path {
 			case "/healthz", "/readyz", "/metrics":
 				return next(c)
 			}
-			ok, wait := l.allow(callerKey(c.Request()), time.Now())
+			now, src := time.Now(), sourceKey(c.Request())
+			ok, wait := refused.check(src, now)
 			if ok {
-				return next(c)
+				ok, wait = l.allow(callerKey(c.Request()), now)
 			}
-			secs := int(math.Ceil(wait.Seconds()))
-			c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
-			return &requestError{status: http.StatusTooManyRequests,
-				detail: fmt.Sprintf("Too many requests: the limit is %g per second (burst %d). Retry after %d s.", s.cfg.RateLimit, l.burst, secs)}
+			if !ok {
+				secs := int(math.Ceil(wait.Seconds()))
+				c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
+				return &requestError{status: http.StatusTooManyRequests,
+					detail: fmt.Sprintf("Too many requests: the limit is %g per second (burst %d). Retry after %d s.", s.cfg.RateLimit, l.burst, secs)}
+			}
+			err := next(c)
+			if err != nil && problemFor(err).Status == http.StatusUnauthorized {
+				refused.allow(src, now)
+			}
+			return err
 		}
 	}
 }

@@ -30,11 +30,11 @@ func TestRateLimit(t *testing.T) {
 	}
 	const job = "/api/v1/jobs/01a21fd2-5ce6-72d7-a947-991c1668d84b"
 	for i := range 2 {
-		if rec := get(job, "Bearer a", "192.0.2.1:1000"); rec.Code == http.StatusTooManyRequests {
+		if rec := get(job, "Bearer "+testAdminToken, "192.0.2.1:1000"); rec.Code == http.StatusTooManyRequests {
 			t.Fatalf("request %d: status 429 within the burst", i)
 		}
 	}
-	rec := get(job, "Bearer a", "192.0.2.9:1000")
+	rec := get(job, "Bearer "+testAdminToken, "192.0.2.9:1000")
 	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Content-Type") != problemJSON {
 		t.Fatalf("over the limit: status %d %s, want 429 problem", rec.Code, rec.Header().Get("Content-Type"))
 	}
@@ -60,5 +60,35 @@ func TestRateLimit(t *testing.T) {
 	}
 	if rec := get("/healthz", "", "198.51.100.7:1"); rec.Code != http.StatusOK {
 		t.Errorf("healthz limited: %d", rec.Code)
+	}
+}
+
+// Invented tokens each have a fresh credential budget; their refusals count
+// against the address they come from.
+func TestRateLimitRefusedCredentials(t *testing.T) {
+	cfg := Config{Policy: job.Policy{GitSchemes: []string{"https"}}, MaxBodyBytes: 1 << 10, RateLimit: 0.001, RateBurst: 2,
+		AdminToken: testAdminToken}
+	s := New(cfg, &fakeStore{}, fakeTokens{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	get := func(auth, addr string) int {
+		t.Helper()
+		req := httptest.NewRequest(http.MethodGet, "/api/v1/stats", nil)
+		req.RemoteAddr = addr
+		req.Header.Set("Authorization", auth)
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for i, want := range []int{http.StatusUnauthorized, http.StatusUnauthorized, http.StatusTooManyRequests, http.StatusTooManyRequests} {
+		if got := get("Bearer invented-"+strconv.Itoa(i), "192.0.2.1:1000"); got != want {
+			t.Errorf("invented token %d: status %d, want %d", i, got, want)
+		}
+	}
+	if got := get("Bearer "+testAdminToken, "192.0.2.1:1000"); got != http.StatusTooManyRequests {
+		t.Errorf("valid token from the refused address: status %d, want 429", got)
+	}
+	for i := range 2 {
+		if got := get("Bearer "+testAdminToken, "192.0.2.2:1000"); got == http.StatusTooManyRequests {
+			t.Errorf("valid token from another address, request %d: status 429", i)
+		}
 	}
 }
