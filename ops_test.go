@@ -127,13 +127,8 @@ func TestMetricsAfterJob(t *testing.T) {
 func TestReadyzFollowsPostgres(t *testing.T) {
 	testenv.Docker(t)
 	dbURL := testenv.Postgres(t)
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := testenv.StartProxy(t, u.Host)
-	u.Host = proxy.Addr
-	slip := startSlipway(t, map[string]string{"SLIPWAY_DATABASE_URL": u.String(), "SLIPWAY_WORKERS": "1"})
+	proxied, proxy := testenv.ProxiedURL(t, dbURL)
+	slip := startSlipway(t, map[string]string{"SLIPWAY_DATABASE_URL": proxied, "SLIPWAY_WORKERS": "1"})
 
 	ready := func() (int, map[string]any) {
 		t.Helper()
@@ -177,6 +172,7 @@ func TestReadyzFollowsPostgres(t *testing.T) {
 	if len(failed) == 0 || failed[0] != "postgres" || body["status"] != "unavailable" {
 		t.Errorf("body = %v, want status unavailable with postgres failing", body)
 	}
+	u, _ := url.Parse(dbURL)
 	if strings.Contains(getBody(t, slip.URL+"/readyz"), u.User.Username()+"@") {
 		t.Errorf("/readyz leaks connection details")
 	}

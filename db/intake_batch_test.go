@@ -297,19 +297,7 @@ func TestSubmitCancelledCaller(t *testing.T) {
 		cancel()
 		awaitQueued(t, d, 2)
 		handOver(d)
-		got := <-done
-		assertIdle(t, d)
-		if !errors.Is(got[1].err, context.Canceled) {
-			t.Errorf("cancelled caller: job %+v err=%v, want context.Canceled", got[1].job, got[1].err)
-		}
-		for _, i := range []int{0, 2} {
-			if got[i].err != nil || !got[i].created {
-				t.Errorf("submit %d: created=%v err=%v", i, got[i].created, got[i].err)
-			}
-		}
-		if c := countJobs(t, d); c != 2 {
-			t.Errorf("%d jobs stored, want 2", c)
-		}
+		assertCancelledOnly(t, d, <-done, "cancelled caller")
 	})
 	t.Run("writer", func(t *testing.T) {
 		d := openTestDB(t)
@@ -335,19 +323,7 @@ func TestSubmitCancelledCaller(t *testing.T) {
 		b.mu.Unlock()
 		cancel()
 		writer.done <- intakeResult{lead: true}
-		got := <-done
-		assertIdle(t, d)
-		if !errors.Is(got[1].err, context.Canceled) {
-			t.Errorf("cancelled writer: job %+v err=%v, want context.Canceled", got[1].job, got[1].err)
-		}
-		for _, i := range []int{0, 2} {
-			if got[i].err != nil || !got[i].created {
-				t.Errorf("submit %d: created=%v err=%v", i, got[i].created, got[i].err)
-			}
-		}
-		if c := countJobs(t, d); c != 2 {
-			t.Errorf("%d jobs stored, want 2", c)
-		}
+		assertCancelledOnly(t, d, <-done, "cancelled writer")
 	})
 }
 
@@ -368,4 +344,22 @@ func TestSubmitBatchError(t *testing.T) {
 		}
 	}
 	assertIdle(t, d)
+}
+
+// assertCancelledOnly checks that of three submissions only the second,
+// whose context was cancelled, failed, and the other two were stored.
+func assertCancelledOnly(t *testing.T, d *DB, got []submitted, what string) {
+	t.Helper()
+	assertIdle(t, d)
+	if !errors.Is(got[1].err, context.Canceled) {
+		t.Errorf("%s: job %+v err=%v, want context.Canceled", what, got[1].job, got[1].err)
+	}
+	for _, i := range []int{0, 2} {
+		if got[i].err != nil || !got[i].created {
+			t.Errorf("submit %d: created=%v err=%v", i, got[i].created, got[i].err)
+		}
+	}
+	if c := countJobs(t, d); c != 2 {
+		t.Errorf("%d jobs stored, want 2", c)
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/url"
 	"testing"
 	"time"
 
@@ -144,11 +143,8 @@ func openTestDB2(t *testing.T, d *DB) *DB {
 // TestWatchJobsConnectionLoss: a lost connection is reported as offline at
 // once, and the feed comes back online when the database does.
 func TestWatchJobsConnectionLoss(t *testing.T) {
-	u, err := url.Parse(testenv.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	direct, err := Open(context.Background(), u.String(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	dbURL := testenv.Postgres(t)
+	direct, err := Open(context.Background(), dbURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,9 +152,8 @@ func TestWatchJobsConnectionLoss(t *testing.T) {
 	if _, err := direct.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	proxy := testenv.StartProxy(t, u.Host)
-	u.Host = proxy.Addr
-	d, err := Open(context.Background(), u.String(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	proxied, proxy := testenv.ProxiedURL(t, dbURL)
+	d, err := Open(context.Background(), proxied, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

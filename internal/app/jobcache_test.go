@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"testing"
 	"time"
 
@@ -35,15 +34,10 @@ type jobView struct {
 func TestJobReadsFollowEveryProcess(t *testing.T) {
 	ctx := context.Background()
 	dbURL := testenv.Postgres(t)
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := testenv.StartProxy(t, u.Host)
-	u.Host = proxy.Addr
+	proxied, proxy := testenv.ProxiedURL(t, dbURL)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e := newAPIEnvOn(t, dbURL, server.Config{}, func(store *db.DB) []server.Option {
-		feed, err := db.Open(ctx, u.String(), quiet)
+		feed, err := db.Open(ctx, proxied, quiet)
 		if err != nil {
 			t.Fatal(err)
 		}

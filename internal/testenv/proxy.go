@@ -3,6 +3,7 @@ package testenv
 import (
 	"io"
 	"net"
+	"net/url"
 	"sync"
 	"testing"
 )
@@ -109,4 +110,18 @@ func (p *Proxy) track(c, up net.Conn) bool {
 	p.conns[c] = struct{}{}
 	p.conns[up] = struct{}{}
 	return true
+}
+
+// ProxiedURL returns rawURL with its host replaced by a new proxy to it, and
+// the proxy, so a test can cut one client's connections to a service that
+// others keep using.
+func ProxiedURL(tb testing.TB, rawURL string) (string, *Proxy) {
+	tb.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		tb.Fatalf("parse %s: %v", rawURL, err)
+	}
+	p := StartProxy(tb, u.Host)
+	u.Host = p.Addr
+	return u.String(), p
 }
