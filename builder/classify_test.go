@@ -65,3 +65,26 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+func TestCacheRace(t *testing.T) {
+	race := errors.New(`unable to find image "sha256:19a8ca5c9e617b6bb74cf4222f0fc3e592ec31f5192ccddd9a2213a269855419"`)
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"cache lookup met a removed image", &job.Failure{Code: job.CodeBuild, Message: "build failed at Step 2/3 : COPY f /f", Err: race}, true},
+		{"wrapped", fmt.Errorf("build: %w", &job.Failure{Code: job.CodeBuild, Message: "build failed", Err: race}), true},
+		{"same words from a push", &job.Failure{Code: job.CodePush, Message: "push r/x:1", Err: race}, false},
+		{"missing base image", &job.Failure{Code: job.CodeBuild, Message: "build failed at Step 1/2 : FROM nope", Err: errors.New("pull access denied for nope, repository does not exist")}, false},
+		{"failing RUN", &job.Failure{Code: job.CodeBuild, Message: "build failed at Step 3/3 : RUN exit 3", Err: errors.New("The command '/bin/sh -c exit 3' returned a non-zero code: 3")}, false},
+		{"nil", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := cacheRace(tt.err); got != tt.want {
+				t.Errorf("cacheRace(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -377,6 +378,28 @@ func (w *Worker) heartbeat(ctx context.Context, id string, cancelJob context.Can
 	}
 }
 
+// buildOnce tars the checkout in dir and builds it.
+func (w *Worker) buildOnce(ctx context.Context, dir string, j *job.Job, log *logSink) error {
+	bc, err := makeContext(dir, j.Build)
+	if err != nil {
+		return err
+	}
+	defer bc.tar.Close()
+	_, err = w.build(ctx, j.Spec, bc, log)
+	return err
+}
+
+// cacheRace reports a build that failed because the classic builder's cache
+// lookup met an image another client removed meanwhile: the lookup reads
+// every child of the step's parent (for FROM scratch, every image without a
+// parent), and any one removed between its listing and its reading fails
+// the build (moby daemon/images/cache.go, GetCachedImage). Building again at
+// once succeeds; it is no fault of the job's.
+func cacheRace(err error) bool {
+	var f *job.Failure
+	return errors.As(err, &f) && f.Code == job.CodeBuild && strings.Contains(err.Error(), `unable to find image "sha256:`)
+}
+
 // execute fetches, builds and pushes one job.
 func (w *Worker) execute(ctx context.Context, j *job.Job, log *logSink) (job.Result, error) {
 	dir, err := os.MkdirTemp(w.cfg.WorkDir, "slipway-"+j.ID+"-")
@@ -388,12 +411,13 @@ func (w *Worker) execute(ctx context.Context, j *job.Job, log *logSink) (job.Res
 	if err := w.fetch(ctx, dir, j.Source, log); err != nil {
 		return job.Result{}, err
 	}
-	bc, err := makeContext(dir, j.Build)
-	if err != nil {
-		return job.Result{}, err
-	}
-	defer bc.tar.Close()
-	if _, err := w.build(ctx, j.Spec, bc, log); err != nil {
+	if err := w.buildOnce(ctx, dir, j, log); cacheRace(err) {
+		log.Printf("==> an image in the daemon's build cache was removed while this build read it; building again")
+		err = w.buildOnce(ctx, dir, j, log)
+		if err != nil {
+			return job.Result{}, err
+		}
+	} else if err != nil {
 		return job.Result{}, err
 	}
 	res := job.Result{Images: j.References()}
