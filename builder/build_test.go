@@ -89,15 +89,10 @@ func TestBuildLabels(t *testing.T) {
 				_, _ = docker.ImageRemove(context.Background(), ref, image.RemoveOptions{Force: true, PruneChildren: true})
 			})
 
-			bc, err := makeContext(writeTree(t, tt.files), b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer bc.tar.Close()
 			store := &memLog{}
 			sink := newLogSink(ctx, "test", store, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			sink.guard = logGuard{masker: redact.New()}
-			_, err = w.build(ctx, spec, bc, sink)
+			err := w.buildCheckout(ctx, writeTree(t, tt.files), spec, sink)
 			if err == nil && tt.push {
 				_, err = w.push(ctx, spec, sink)
 			}

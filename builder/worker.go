@@ -378,14 +378,24 @@ func (w *Worker) heartbeat(ctx context.Context, id string, cancelJob context.Can
 	}
 }
 
-// buildOnce tars the checkout in dir and builds it.
-func (w *Worker) buildOnce(ctx context.Context, dir string, j *job.Job, log *logSink) error {
-	bc, err := makeContext(dir, j.Build)
+// buildCheckout tars the checkout in dir and builds it, a second time at
+// once if the first build met the daemon's cache-lookup race.
+func (w *Worker) buildCheckout(ctx context.Context, dir string, spec job.Spec, log *logSink) error {
+	err := w.buildOnce(ctx, dir, spec, log)
+	if cacheRace(err) {
+		log.Printf("==> an image in the daemon's build cache was removed while this build read it; building again")
+		err = w.buildOnce(ctx, dir, spec, log)
+	}
+	return err
+}
+
+func (w *Worker) buildOnce(ctx context.Context, dir string, spec job.Spec, log *logSink) error {
+	bc, err := makeContext(dir, spec.Build)
 	if err != nil {
 		return err
 	}
 	defer bc.tar.Close()
-	_, err = w.build(ctx, j.Spec, bc, log)
+	_, err = w.build(ctx, spec, bc, log)
 	return err
 }
 
@@ -411,13 +421,7 @@ func (w *Worker) execute(ctx context.Context, j *job.Job, log *logSink) (job.Res
 	if err := w.fetch(ctx, dir, j.Source, log); err != nil {
 		return job.Result{}, err
 	}
-	if err := w.buildOnce(ctx, dir, j, log); cacheRace(err) {
-		log.Printf("==> an image in the daemon's build cache was removed while this build read it; building again")
-		err = w.buildOnce(ctx, dir, j, log)
-		if err != nil {
-			return job.Result{}, err
-		}
-	} else if err != nil {
+	if err := w.buildCheckout(ctx, dir, j.Spec, log); err != nil {
 		return job.Result{}, err
 	}
 	res := job.Result{Images: j.References()}
