@@ -131,7 +131,10 @@ func (b *bench) buildPush(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := b.waitFinished(ctx, id, 5*time.Minute); err != nil {
+		// The duration is read from the row's timestamps, so a slow poll
+		// costs nothing; a fast one would load the shared CPUs during
+		// Slipway's build only, never during the CLI's.
+		if err := b.waitJobEvery(ctx, id, 5*time.Minute, 100*time.Millisecond, "finished_at IS NOT NULL"); err != nil {
 			return err
 		}
 		var state string
@@ -180,25 +183,6 @@ func (b *bench) buildPush(ctx context.Context) error {
 	r.ratio += fmt.Sprintf(" (%.2f× with fetch)", sw/cli)
 	b.add(r)
 	return nil
-}
-
-// waitFinished waits for the job to finish. The duration is read from the
-// row's timestamps, so a slow poll costs nothing; a fast one (waitJob's 2 ms)
-// would load the shared CPUs during Slipway's build only, never during the
-// CLI's.
-func (b *bench) waitFinished(ctx context.Context, id string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		var done bool
-		if err := b.db.QueryRow(ctx, `SELECT finished_at IS NOT NULL FROM jobs WHERE id = $1`, id).Scan(&done); err != nil {
-			return fmt.Errorf("wait for job %s: %w", id, err)
-		}
-		if done {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("job %s did not finish in %s", id, limit)
 }
 
 // timeFetch times the fetch Slipway does (git init; fetch one commit; checkout).

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 )
@@ -63,11 +64,16 @@ func (b *bench) slipwayPickup(ctx context.Context, n int, limit time.Duration) (
 		}
 		time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond)
 	}
-	return b.floats(ctx, `SELECT extract(epoch FROM started_at - created_at) * 1000 FROM jobs WHERE started_at IS NOT NULL`)
+	return floats(ctx, b.db, `SELECT extract(epoch FROM started_at - created_at) * 1000 FROM jobs WHERE started_at IS NOT NULL`)
 }
 
-// waitJob polls the job row until cond holds.
+// waitJob polls the job row every 2 ms until cond holds.
 func (b *bench) waitJob(ctx context.Context, id string, limit time.Duration, cond string) error {
+	return b.waitJobEvery(ctx, id, limit, 2*time.Millisecond, cond)
+}
+
+// waitJobEvery polls the job row every interval until cond holds.
+func (b *bench) waitJobEvery(ctx context.Context, id string, limit, every time.Duration, cond string) error {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		var ok bool
@@ -77,13 +83,14 @@ func (b *bench) waitJob(ctx context.Context, id string, limit time.Duration, con
 		if ok {
 			return nil
 		}
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(every)
 	}
 	return fmt.Errorf("job %s: %q not reached in %s", id, cond, limit)
 }
 
-func (b *bench) floats(ctx context.Context, q string, args ...any) ([]float64, error) {
-	rows, err := b.db.Query(ctx, q, args...)
+// floats runs q, whose rows are one number each.
+func floats(ctx context.Context, db *pgxpool.Pool, q string, args ...any) ([]float64, error) {
+	rows, err := db.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -160,18 +167,5 @@ func (b *bench) riverPickup(ctx context.Context, n int, limit time.Duration) ([]
 		}
 		time.Sleep(time.Duration(20+rand.IntN(20)) * time.Millisecond)
 	}
-	rows, err := pool.Query(ctx, `SELECT extract(epoch FROM attempted_at - created_at) * 1000 FROM river_job WHERE kind = 'bench_pickup' AND attempted_at IS NOT NULL`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []float64
-	for rows.Next() {
-		var v float64
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return floats(ctx, pool, `SELECT extract(epoch FROM attempted_at - created_at) * 1000 FROM river_job WHERE kind = 'bench_pickup' AND attempted_at IS NOT NULL`)
 }
