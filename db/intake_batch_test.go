@@ -286,28 +286,14 @@ func TestSubmitMixedBatch(t *testing.T) {
 // its batch is written.
 func TestSubmitCancelledCaller(t *testing.T) {
 	t.Run("queued", func(t *testing.T) {
-		d := openTestDB(t)
-		holdWriter(t, d)
-		ctx, cancel := context.WithCancel(context.Background())
-		subs := []job.Submission{intakeSub(1), intakeSub(2), intakeSub(3)}
-		ctxs := []context.Context{context.Background(), ctx, context.Background()}
-		done := make(chan []submitted)
-		go func() { done <- submitAll(d, ctxs, subs) }()
-		awaitQueued(t, d, 3)
+		d, _, cancel, done := queueThree(t)
 		cancel()
 		awaitQueued(t, d, 2)
 		handOver(d)
 		assertCancelledOnly(t, d, <-done, "cancelled caller")
 	})
 	t.Run("writer", func(t *testing.T) {
-		d := openTestDB(t)
-		holdWriter(t, d)
-		ctx, cancel := context.WithCancel(context.Background())
-		subs := []job.Submission{intakeSub(1), intakeSub(2), intakeSub(3)}
-		ctxs := []context.Context{context.Background(), ctx, context.Background()}
-		done := make(chan []submitted)
-		go func() { done <- submitAll(d, ctxs, subs) }()
-		awaitQueued(t, d, 3)
+		d, ctx, cancel, done := queueThree(t)
 		// Take the cancellable caller out of the queue as a writer does, then
 		// cancel it and hand it the turn to write the others.
 		b := d.intake
@@ -344,6 +330,22 @@ func TestSubmitBatchError(t *testing.T) {
 		}
 	}
 	assertIdle(t, d)
+}
+
+// queueThree queues three submissions behind a held writer; the second's
+// context is ctx, which cancel ends. done carries their outcomes.
+func queueThree(t *testing.T) (*DB, context.Context, context.CancelFunc, chan []submitted) {
+	t.Helper()
+	d := openTestDB(t)
+	holdWriter(t, d)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	subs := []job.Submission{intakeSub(1), intakeSub(2), intakeSub(3)}
+	ctxs := []context.Context{context.Background(), ctx, context.Background()}
+	done := make(chan []submitted, 1)
+	go func() { done <- submitAll(d, ctxs, subs) }()
+	awaitQueued(t, d, 3)
+	return d, ctx, cancel, done
 }
 
 // assertCancelledOnly checks that of three submissions only the second,
