@@ -498,25 +498,32 @@ func TestCallbackExpires(t *testing.T) {
 		"SLIPWAY_CALLBACK_POLL_INTERVAL": "20ms",
 	}))
 	body := nativeBody("https://git.example.com/app.git", "registry.example.com/cb/expires", map[string]any{"callback_url": recv.URL})
+	_, j := awaitExpiredCallback(t, slip, body)
+	c := j.Callbacks[0]
+	if c.Attempts < 2 || c.LastStatus == nil || *c.LastStatus != 503 || int(calls.Load()) != c.Attempts {
+		t.Errorf("callback = %+v after %d calls, want several attempts ending in 503", c, calls.Load())
+	}
+}
+
+// awaitExpiredCallback posts body, a job with one callback, ends the job by
+// hand and waits until its callback has expired; it returns the job's id and
+// what GET shows of it then.
+func awaitExpiredCallback(t *testing.T, slip *instance, body []byte) (string, jobDetail) {
+	t.Helper()
 	a := send(t, http.MethodPost, slip.URL+"/api/v1/jobs", body, bearer(nativeSecret))
-	if a.status != 202 {
+	if a.status != http.StatusAccepted {
 		t.Fatalf("POST: %d %s", a.status, a.body)
 	}
 	id := a.jobID(t)
-	ctx := context.Background()
 	conn := mustConnect(t, slip.DB)
-	if _, err := conn.Exec(ctx, `UPDATE jobs SET state = 'canceled', finished_at = now() WHERE id = $1`, id); err != nil {
+	if _, err := conn.Exec(context.Background(), `UPDATE jobs SET state = 'canceled', finished_at = now() WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		j := getJob(t, slip.URL, id)
 		if len(j.Callbacks) == 1 && j.Callbacks[0].State == "expired" {
-			c := j.Callbacks[0]
-			if c.Attempts < 2 || c.LastStatus == nil || *c.LastStatus != 503 || int(calls.Load()) != c.Attempts {
-				t.Errorf("callback = %+v after %d calls, want several attempts ending in 503", c, calls.Load())
-			}
-			return
+			return id, j
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("callback state = %+v", j.Callbacks)

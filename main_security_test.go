@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/slipwayci/slipway/internal/testenv"
 )
@@ -304,36 +303,16 @@ func TestCallbackEgressRefused(t *testing.T) {
 	port := recv.URL[strings.LastIndex(recv.URL, ":")+1:]
 	body := nativeBody("https://git.example.com/app.git", "registry.example.com/cb/egress",
 		map[string]any{"callback_url": "http://localhost:" + port + "/hook"})
-	a := send(t, http.MethodPost, slip.URL+"/api/v1/jobs", body, bearer(nativeSecret))
-	if a.status != http.StatusAccepted {
-		t.Fatalf("POST: %d %s", a.status, a.body)
+	id, _ := awaitExpiredCallback(t, slip, body)
+	var raw struct {
+		Callbacks []struct {
+			Attempts  int    `json:"attempts"`
+			LastError string `json:"last_error"`
+		} `json:"callbacks"`
 	}
-	id := a.jobID(t)
-	ctx := context.Background()
-	conn := mustConnect(t, slip.DB)
-	if _, err := conn.Exec(ctx, `UPDATE jobs SET state = 'canceled', finished_at = now() WHERE id = $1`, id); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		j := getJob(t, slip.URL, id)
-		if len(j.Callbacks) == 1 && j.Callbacks[0].State == "expired" {
-			var raw struct {
-				Callbacks []struct {
-					Attempts  int    `json:"attempts"`
-					LastError string `json:"last_error"`
-				} `json:"callbacks"`
-			}
-			if err := json.Unmarshal([]byte(getText(t, slip.URL+"/api/v1/jobs/"+id)), &raw); err != nil || len(raw.Callbacks) != 1 ||
-				raw.Callbacks[0].Attempts < 1 || !strings.Contains(raw.Callbacks[0].LastError, "loopback") {
-				t.Errorf("callbacks = %+v (%v), want attempts refused as loopback", raw.Callbacks, err)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("callback state = %+v", j.Callbacks)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := json.Unmarshal([]byte(getText(t, slip.URL+"/api/v1/jobs/"+id)), &raw); err != nil || len(raw.Callbacks) != 1 ||
+		raw.Callbacks[0].Attempts < 1 || !strings.Contains(raw.Callbacks[0].LastError, "loopback") {
+		t.Errorf("callbacks = %+v (%v), want attempts refused as loopback", raw.Callbacks, err)
 	}
 	if n := calls.Load(); n != 0 {
 		t.Errorf("the loopback receiver was called %d times", n)
