@@ -183,12 +183,7 @@ func TestReadyzFollowsPostgres(t *testing.T) {
 
 func getBody(t *testing.T, url string) string {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+adminToken)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := authGet(t, url)
 	if err != nil {
 		t.Fatal(err)
 	}
