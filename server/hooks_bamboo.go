@@ -12,7 +12,7 @@ import (
 )
 
 // bambooWebhook is Bamboo's Build webhook template, extended by the custom
-// template in the README with repositoryUrl, revision, branch and
+// template in docs/bamboo.md with repositoryUrl, revision, branch and
 // buildResultsUrl.
 type bambooWebhook struct {
 	UUID         string          `json:"uuid"`
@@ -32,7 +32,7 @@ type bambooWebhook struct {
 	BuildResultsURL string `json:"buildResultsUrl"`
 }
 
-const bambooHint = " (Bamboo's Build template sends no repository or commit: use the custom template from the README, which adds repositoryUrl and revision)"
+const bambooHint = " (Bamboo's Build template sends no repository or commit: use the custom template from docs/bamboo.md, which adds repositoryUrl and revision)"
 
 // parseBamboo reads a delivery to /api/v1/hooks/bamboo: the native request or
 // a Bamboo webhook. A non-nil ignored means no build is wanted.

@@ -10,7 +10,7 @@ import (
 )
 
 // option is one setting, read from its environment variable and overridden
-// by its flag. The list of options is what `--help` and the README show.
+// by its flag. The list of options is what `--help` and docs/configuration.md show.
 type option struct {
 	flag, env, def, help string
 	secret               bool

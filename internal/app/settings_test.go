@@ -78,10 +78,10 @@ func settingEnvs(t *testing.T) map[string]string {
 	return envs
 }
 
-// TestREADMEConfigurationTable: the README's table documents every setting,
+// TestConfigurationTable: docs/configuration.md documents every setting,
 // with its flag, and lists no variable Slipway does not read.
-func TestREADMEConfigurationTable(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+func TestConfigurationTable(t *testing.T) {
+	readme, err := os.ReadFile("../../docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,21 +93,21 @@ func TestREADMEConfigurationTable(t *testing.T) {
 		}
 	}
 	if len(documented) == 0 {
-		t.Fatal("no configuration table found in README.md")
+		t.Fatal("no configuration table found in docs/configuration.md")
 	}
 	envs := settingEnvs(t)
 	for env, flag := range envs {
 		doc, ok := documented[env]
 		switch {
 		case !ok:
-			t.Errorf("%s (--%s) is not in README's configuration table", env, flag)
+			t.Errorf("%s (--%s) is not in docs/configuration.md", env, flag)
 		case doc != flag:
-			t.Errorf("README gives %s the flag --%s; the code has --%s", env, doc, flag)
+			t.Errorf("docs/configuration.md gives %s the flag --%s; the code has --%s", env, doc, flag)
 		}
 	}
 	for env := range documented {
 		if _, ok := envs[env]; !ok {
-			t.Errorf("README documents %s, which no command reads", env)
+			t.Errorf("docs/configuration.md documents %s, which no command reads", env)
 		}
 	}
 }
