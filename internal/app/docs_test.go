@@ -265,4 +265,3 @@ func TestDocsAPIPaths(t *testing.T) {
 		t.Errorf("only %d API paths found in the docs", n)
 	}
 }
-
