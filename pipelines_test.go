@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -75,6 +76,56 @@ func TestBambooSpecs(t *testing.T) {
 	if !strings.Contains(string(data), "slipway submit --wait") {
 		t.Error("the plan does not ship through slipway submit --wait")
 	}
+	checkBambooScripts(t, spec, jobs)
+}
+
+// bambooMasked is Bamboo's rule for hiding a variable's value in build logs:
+// its name contains one of these words.
+var bambooMasked = regexp.MustCompile(`(?i)password|passphrase|secret|sshkey`)
+
+// checkBambooScripts: every script stops at the first failing command (Bamboo
+// judges a script by its last command only), parses as shell, and takes
+// credentials only from variables Bamboo masks.
+func checkBambooScripts(t *testing.T, spec map[string]any, jobs []string) {
+	t.Helper()
+	credential := regexp.MustCompile(`(?m)^\s*(?:export\s+)?[A-Z_]*(?:TOKEN|SECRET|PASSWORD)[A-Z_]*=.*\$\{(bamboo_[a-z0-9_]+)\}`)
+	scripts := 0
+	for _, name := range jobs {
+		def, _ := spec[name].(map[string]any)
+		tasks, _ := def["tasks"].([]any)
+		for _, task := range tasks {
+			sc, ok := task.(map[string]any)["script"].(map[string]any)
+			if !ok {
+				continue
+			}
+			scripts++
+			var lines []string
+			for _, l := range sc["scripts"].([]any) {
+				lines = append(lines, l.(string))
+			}
+			if strings.TrimSpace(lines[0]) != "set -e" {
+				t.Errorf("job %s: a script does not start with set -e", name)
+			}
+			body := strings.Join(lines, "\n")
+			if out, err := exec.Command("bash", "-n", "-c", body).CombinedOutput(); err != nil {
+				t.Errorf("job %s: script does not parse: %v %s", name, err, out)
+			}
+			for _, m := range credential.FindAllStringSubmatch(body, -1) {
+				if !bambooMasked.MatchString(m[1]) {
+					t.Errorf("job %s: credential from %s, which Bamboo does not mask", name, m[1])
+				}
+			}
+		}
+	}
+	if scripts == 0 {
+		t.Error("no script tasks")
+	}
+	vars, _ := spec["variables"].(map[string]any)
+	for k := range vars {
+		if bambooMasked.MatchString(k) {
+			t.Errorf("variables: %s is a secret; set it in Bamboo, not in the specs", k)
+		}
+	}
 }
 
 // TestJenkinsfile checks the declarative pipeline's outline: Jenkins itself
@@ -90,6 +141,10 @@ func TestJenkinsfile(t *testing.T) {
 		if !strings.Contains(s, want) {
 			t.Errorf("Jenkinsfile lacks %q", want)
 		}
+	}
+	// `when { branch … }` is false in a plain (non-multibranch) Pipeline job.
+	if regexp.MustCompile(`when\s*\{\s*branch`).MatchString(s) || !strings.Contains(s, "env.BRANCH_NAME") || !strings.Contains(s, "env.GIT_BRANCH") {
+		t.Error("Jenkinsfile's Ship stage must test env.BRANCH_NAME and env.GIT_BRANCH, not `when { branch }`")
 	}
 	if strings.Count(s, "{") != strings.Count(s, "}") {
 		t.Error("Jenkinsfile braces do not balance")
