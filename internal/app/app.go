@@ -8,9 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"strings"
 )
 
 // Build identifies the running binary.
@@ -67,9 +64,9 @@ func Run(ctx context.Context, b Build, args []string, getenv func(string) string
 	cmd, rest := args[1], args[2:]
 	switch cmd {
 	case "serve":
-		return serve(ctx, b, rest, getenv, stdout, stderr)
+		return serve(ctx, b, rest, getenv, stderr)
 	case "worker":
-		return worker(ctx, b, rest, getenv, stdout, stderr)
+		return worker(ctx, b, rest, getenv, stderr)
 	case "migrate":
 		return migrate(ctx, rest, getenv, stderr)
 	case "dev":
@@ -103,35 +100,4 @@ func versionString(b Build) string {
 		s += " (commit " + b.Commit + ")"
 	}
 	return s
-}
-
-// newLogger returns the process logger: JSON unless told otherwise or
-// writing to a terminal, where text reads better.
-func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch strings.ToLower(format) {
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "", "auto":
-		if isTerminal(w) {
-			return slog.New(slog.NewTextHandler(w, opts)), nil
-		}
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("log format %q: want json, text or auto", format)
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

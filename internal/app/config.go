@@ -1,130 +1,151 @@
 package app
 
 import (
-	"flag"
+	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
+	"path/filepath"
 	"time"
+
+	"github.com/slipwayci/slipway/internal/egress"
+	"github.com/slipwayci/slipway/job"
 )
 
-// option is one setting, read from its environment variable and overridden
-// by its flag. The list of options is what `--help` and docs/configuration.md show.
-type option struct {
-	flag, env, def, help string
-	secret               bool
+// config holds every setting of a process that serves the API or builds:
+// `slipway serve`, `slipway worker` and `slipway dev`. loadConfig reads and
+// checks it completely before the process touches anything outside itself.
+type config struct {
+	DatabaseURL  string
+	Listen       string
+	Workers      int
+	Migrate      bool
+	DockerHost   string
+	DockerConfig string
+	GitProtocols []string
+	GitPath      string
+	PollInterval time.Duration
+	Lease        time.Duration
+	WorkDir      string
+	MaxBodyBytes int
+	LogFormat    string
+	LogLevel     string
+	// BuildNetworks are the networks jobs may ask RUN steps to use besides
+	// the default bridge.
+	BuildNetworks []string
+	queueConfig
+	Hooks hookConfig
+	apiConfig
+	securityConfig
+
+	// Derived by validate.
+	api      bool          // the process serves the HTTP API
+	projects []job.Project // the projects file, read and checked
+	egress   egress.Policy // where git and callbacks may connect
 }
 
-// settings binds options to a FlagSet with defaults taken from the
-// environment, so a flag overrides the variable and the variable the default.
-type settings struct {
-	fs     *flag.FlagSet
-	getenv func(string) string
-	opts   []option
-	errs   []string
+func (c *config) register(s *settings, getenv func(string) string, listen string) {
+	// A secret: the URL usually carries the password, which --help must not echo.
+	s.Secret(&c.DatabaseURL, "database-url", "SLIPWAY_DATABASE_URL", "Postgres connection URL (postgres://user:pass@host:5432/db)")
+	s.String(&c.Listen, "listen", "SLIPWAY_LISTEN", listen, "address the HTTP API listens on")
+	s.Int(&c.Workers, "workers", "SLIPWAY_WORKERS", 2, "builds run at once by this process (0: API only)")
+	s.Bool(&c.Migrate, "migrate", "SLIPWAY_MIGRATE", true, "apply database migrations on start")
+	s.String(&c.DockerHost, "docker-host", "DOCKER_HOST", "", "Docker daemon address (default: the local socket)")
+	s.String(&c.DockerConfig, "docker-config", "SLIPWAY_DOCKER_CONFIG", defaultDockerConfig(getenv), "Docker config.json with registry credentials (anonymous when absent)")
+	s.List(&c.GitProtocols, "git-protocols", "SLIPWAY_GIT_PROTOCOLS", "https", "URL schemes git may fetch from (https, http, ssh, file)")
+	s.String(&c.GitPath, "git", "SLIPWAY_GIT", "git", "the git executable")
+	s.Duration(&c.PollInterval, "poll-interval", "SLIPWAY_POLL_INTERVAL", time.Second, "how often idle workers look for jobs")
+	s.Duration(&c.Lease, "lease", "SLIPWAY_LEASE", 30*time.Second, "how long a worker's claim on a job lasts without renewal")
+	s.String(&c.WorkDir, "work-dir", "SLIPWAY_WORK_DIR", "", "directory for checkouts (default: the system temp directory)")
+	s.Int(&c.MaxBodyBytes, "max-body-bytes", "SLIPWAY_MAX_BODY_BYTES", 1<<20, "largest accepted request body")
+	s.String(&c.LogFormat, "log-format", "SLIPWAY_LOG_FORMAT", "auto", "log format: json, text, or auto (text on a terminal)")
+	s.String(&c.LogLevel, "log-level", "SLIPWAY_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	s.List(&c.BuildNetworks, "build-networks", "SLIPWAY_BUILD_NETWORKS", "", "networks a job may ask its RUN steps to use besides the default bridge (host, or a Docker network name)")
+	c.queueConfig.register(s)
+	c.Hooks.register(s)
+	c.apiConfig.register(s)
+	c.securityConfig.register(s)
 }
 
-func newSettings(name string, getenv func(string) string, stderr io.Writer) *settings {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	s := &settings{fs: fs, getenv: getenv}
-	fs.Usage = func() { s.usage(stderr) }
-	return s
-}
-
-func (s *settings) lookup(o option) string {
-	s.opts = append(s.opts, o)
-	if v := s.getenv(o.env); v != "" {
-		return v
+func defaultDockerConfig(getenv func(string) string) string {
+	if d := getenv("DOCKER_CONFIG"); d != "" {
+		return filepath.Join(d, "config.json")
 	}
-	return o.def
-}
-
-func (s *settings) String(p *string, flagName, env, def, help string) {
-	s.fs.StringVar(p, flagName, s.lookup(option{flag: flagName, env: env, def: def, help: help}), help)
-}
-
-// Secret is a string setting whose value never appears in --help.
-func (s *settings) Secret(p *string, flagName, env, help string) {
-	s.opts = append(s.opts, option{flag: flagName, env: env, help: help, secret: true})
-	*p = s.getenv(env)
-	if flagName != "" {
-		s.fs.Func(flagName, help, func(v string) error { *p = v; return nil })
+	if h := getenv("HOME"); h != "" {
+		return filepath.Join(h, ".docker", "config.json")
 	}
+	return ""
 }
 
-func (s *settings) Int(p *int, flagName, env string, def int, help string) {
-	v := s.lookup(option{flag: flagName, env: env, def: strconv.Itoa(def), help: help})
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		s.errs = append(s.errs, fmt.Sprintf("%s=%q is not a whole number", env, v))
+// role is what a command makes of the process.
+type role struct {
+	cmd, listen string
+	api         bool // serve the HTTP API
+	needsDB     bool // a database URL must be given (dev starts one otherwise)
+}
+
+var (
+	roleServe  = role{cmd: "serve", listen: ":8080", api: true, needsDB: true}
+	roleWorker = role{cmd: "worker", needsDB: true}
+	roleDev    = role{cmd: "dev", listen: "127.0.0.1:8080", api: true}
+)
+
+// loadConfig parses and checks the settings of a process in role r. extra
+// registers the command's own settings (dev has some).
+func loadConfig(r role, args []string, getenv func(string) string, stderr io.Writer, extra func(*settings)) (*config, error) {
+	c := &config{api: r.api}
+	s := newSettings(r.cmd, getenv, stderr)
+	c.register(s, getenv, r.listen)
+	if extra != nil {
+		extra(s)
 	}
-	s.fs.IntVar(p, flagName, n, help)
-}
-
-func (s *settings) Bool(p *bool, flagName, env string, def bool, help string) {
-	v := s.lookup(option{flag: flagName, env: env, def: strconv.FormatBool(def), help: help})
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		s.errs = append(s.errs, fmt.Sprintf("%s=%q is not true or false", env, v))
+	if err := s.Parse(args); err != nil {
+		return nil, err
 	}
-	s.fs.BoolVar(p, flagName, b, help)
-}
-
-func (s *settings) Duration(p *time.Duration, flagName, env string, def time.Duration, help string) {
-	v := s.lookup(option{flag: flagName, env: env, def: def.String(), help: help})
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		s.errs = append(s.errs, fmt.Sprintf("%s=%q is not a duration such as 30s", env, v))
+	if r.needsDB && c.DatabaseURL == "" {
+		return nil, errors.New("no database: set SLIPWAY_DATABASE_URL or --database-url")
 	}
-	s.fs.DurationVar(p, flagName, d, help)
+	if !c.api && c.Workers == 0 {
+		return nil, errors.New("slipway worker needs SLIPWAY_WORKERS > 0")
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
-// List is a comma-separated setting.
-func (s *settings) List(p *[]string, flagName, env, def, help string) {
-	*p = splitList(s.lookup(option{flag: flagName, env: env, def: def, help: help}))
-	s.fs.Func(flagName, help+" (comma-separated; default "+strconv.Quote(def)+")", func(v string) error {
-		*p = splitList(v)
-		return nil
-	})
-}
-
-func splitList(v string) []string {
-	var out []string
-	for _, p := range strings.Split(v, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
+// validate checks every setting and derives what the process needs from
+// them; it reads the projects file but touches no service.
+func (c *config) validate() error {
+	var errs []error
+	if _, err := newLogger(io.Discard, c.LogFormat, c.LogLevel); err != nil {
+		errs = append(errs, fmt.Errorf("SLIPWAY_LOG_FORMAT, SLIPWAY_LOG_LEVEL: %w", err))
+	}
+	if c.Workers < 0 {
+		errs = append(errs, errors.New("SLIPWAY_WORKERS must be 0 or more"))
+	}
+	errs = append(errs, c.queueConfig.validate(c.Lease)...)
+	errs = append(errs, c.apiConfig.validate()...)
+	errs = append(errs, c.Hooks.validate()...)
+	errs = append(errs, c.securityConfig.validate()...)
+	if p, err := c.securityConfig.egressPolicy(); err != nil {
+		errs = append(errs, err)
+	} else {
+		c.egress = p
+	}
+	if c.Hooks.ProjectsFile != "" {
+		p, err := readProjects(c.Hooks.ProjectsFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("SLIPWAY_PROJECTS_FILE: %w", err))
 		}
+		c.projects = p
 	}
-	return out
-}
-
-// Parse reads the flags; bad environment values are reported here too.
-func (s *settings) Parse(args []string) error {
-	if err := s.fs.Parse(args); err != nil {
-		return err
-	}
-	if len(s.errs) > 0 {
-		return fmt.Errorf("bad configuration: %s", strings.Join(s.errs, "; "))
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("bad configuration: %w", err)
 	}
 	return nil
 }
 
-func (s *settings) usage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: slipway %s [flags]\n\nSettings (flag, environment variable, default):\n", s.fs.Name())
-	for _, o := range s.opts {
-		name := "  (env only)"
-		if o.flag != "" {
-			name = "  --" + o.flag
-		}
-		def := o.def
-		switch {
-		case o.secret:
-			def = "(secret)"
-		case def == "":
-			def = `""`
-		}
-		fmt.Fprintf(w, "%-24s %-30s default %s\n      %s\n", name, o.env, def, o.help)
-	}
+func (c *config) policy() job.Policy {
+	return job.Policy{GitSchemes: c.GitProtocols, DefaultTimeout: c.BuildTimeout, MaxTimeout: c.MaxBuildTimeout,
+		BuildNetworks: c.BuildNetworks, RegistryHosts: c.RegistryHosts}
 }

@@ -20,17 +20,16 @@ import (
 // prints a request that builds and pushes the demo image.
 func dev(ctx context.Context, b Build, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var (
-		cfg                   serveConfig
 		pgImage, regImage     string
 		registryAddr, demoDir string
 	)
-	s := newSettings("dev", getenv, stderr)
-	cfg.register(s, getenv, "127.0.0.1:8080")
-	s.String(&pgImage, "postgres-image", "SLIPWAY_DEV_POSTGRES_IMAGE", testenv.DefaultPostgresImage, "Postgres image started when no database URL is given")
-	s.String(&regImage, "registry-image", "SLIPWAY_DEV_REGISTRY_IMAGE", testenv.DefaultRegistryImage, "registry image started when no registry is given")
-	s.String(&registryAddr, "registry", "SLIPWAY_DEV_REGISTRY", "", "host:port of a registry to push the demo image to (default: start one)")
-	s.String(&demoDir, "demo-dir", "SLIPWAY_DEV_DEMO_DIR", "", "where to create the demo git repository (default: a temp directory)")
-	if err := s.Parse(args); err != nil {
+	cfg, err := loadConfig(roleDev, args, getenv, stderr, func(s *settings) {
+		s.String(&pgImage, "postgres-image", "SLIPWAY_DEV_POSTGRES_IMAGE", testenv.DefaultPostgresImage, "Postgres image started when no database URL is given")
+		s.String(&regImage, "registry-image", "SLIPWAY_DEV_REGISTRY_IMAGE", testenv.DefaultRegistryImage, "registry image started when no registry is given")
+		s.String(&registryAddr, "registry", "SLIPWAY_DEV_REGISTRY", "", "host:port of a registry to push the demo image to (default: start one)")
+		s.String(&demoDir, "demo-dir", "SLIPWAY_DEV_DEMO_DIR", "", "where to create the demo git repository (default: a temp directory)")
+	})
+	if err != nil {
 		return err
 	}
 	// The demo repository is local, so dev fetches over file:// as well.
@@ -73,7 +72,7 @@ func dev(ctx context.Context, b Build, args []string, getenv func(string) string
 		return fmt.Errorf("demo repository: %w", err)
 	}
 
-	return runService(ctx, b, cfg, stdout, stderr, func(addr string) {
+	return runProcess(ctx, b, cfg, stderr, func(addr string) {
 		fmt.Fprintf(stdout, `
 Slipway is running at http://%[1]s (registry %[2]s).
 Dashboard: http://%[1]s/ (paste the admin token when asked)

@@ -1,20 +1,14 @@
 package app
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/slipwayci/slipway/internal/callback"
 	"github.com/slipwayci/slipway/internal/webhooksig"
-	"github.com/slipwayci/slipway/job"
 	"github.com/slipwayci/slipway/server"
 )
 
@@ -63,36 +57,40 @@ func (c *hookConfig) server() server.HookConfig {
 	}
 }
 
-// checkSecrets refuses a whsec_ secret that is not base64: it could never
-// verify a Standard Webhooks signature, silently.
-func (c *hookConfig) checkSecrets() error {
-	for env, v := range map[string]string{
-		"SLIPWAY_HOOK_SECRET":         c.NativeSecret,
-		"SLIPWAY_HOOK_SECRET_JENKINS": c.JenkinsSecret,
-		"SLIPWAY_HOOK_SECRET_BAMBOO":  c.BambooSecret,
-		"SLIPWAY_CALLBACK_SECRET":     c.CallbackSecret,
+// validate refuses a whsec_ secret that is not base64 (it could never verify
+// a Standard Webhooks signature, silently) and callback timings of 0.
+func (c *hookConfig) validate() []error {
+	var errs []error
+	for _, v := range []struct{ env, value string }{
+		{"SLIPWAY_HOOK_SECRET", c.NativeSecret},
+		{"SLIPWAY_HOOK_SECRET_JENKINS", c.JenkinsSecret},
+		{"SLIPWAY_HOOK_SECRET_BAMBOO", c.BambooSecret},
+		{"SLIPWAY_CALLBACK_SECRET", c.CallbackSecret},
 	} {
-		for _, secret := range strings.Fields(v) {
+		for _, secret := range strings.Fields(v.value) {
 			if _, err := webhooksig.Key(secret); err != nil {
-				return fmt.Errorf("%s: %w", env, err)
+				errs = append(errs, fmt.Errorf("%s: %w", v.env, err))
 			}
 		}
 	}
-	return nil
+	for _, v := range []struct {
+		env string
+		d   time.Duration
+	}{
+		{"SLIPWAY_CALLBACK_MIN_BACKOFF", c.CallbackMinDelay},
+		{"SLIPWAY_CALLBACK_MAX_BACKOFF", c.CallbackMaxDelay},
+		{"SLIPWAY_CALLBACK_EXPIRY", c.CallbackExpiry},
+		{"SLIPWAY_CALLBACK_TIMEOUT", c.CallbackTimeout},
+		{"SLIPWAY_CALLBACK_POLL_INTERVAL", c.CallbackPollEvery},
+	} {
+		if v.d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be longer than 0", v.env))
+		}
+	}
+	return errs
 }
 
 func (c *hookConfig) deliverer(store callback.Outbox, m callback.Metrics, log *slog.Logger, transport http.RoundTripper) (*callback.Deliverer, error) {
-	for env, d := range map[string]time.Duration{
-		"SLIPWAY_CALLBACK_MIN_BACKOFF":   c.CallbackMinDelay,
-		"SLIPWAY_CALLBACK_MAX_BACKOFF":   c.CallbackMaxDelay,
-		"SLIPWAY_CALLBACK_EXPIRY":        c.CallbackExpiry,
-		"SLIPWAY_CALLBACK_TIMEOUT":       c.CallbackTimeout,
-		"SLIPWAY_CALLBACK_POLL_INTERVAL": c.CallbackPollEvery,
-	} {
-		if d <= 0 {
-			return nil, fmt.Errorf("%s must be longer than 0", env)
-		}
-	}
 	return callback.New(callback.Config{
 		Secret:       c.CallbackSecret,
 		PollInterval: c.CallbackPollEvery,
@@ -103,51 +101,4 @@ func (c *hookConfig) deliverer(store callback.Outbox, m callback.Metrics, log *s
 		Metrics:      m,
 		Transport:    transport,
 	}, store, log)
-}
-
-// projectStore is what loading projects needs.
-type projectStore interface {
-	PutProject(ctx context.Context, p job.Project) (bool, error)
-}
-
-// projectsFile is the YAML file of SLIPWAY_PROJECTS_FILE.
-type projectsFile struct {
-	Projects []job.Project `yaml:"projects"`
-}
-
-// loadProjects creates or replaces every project in the file at path; it
-// checks them all before storing any, so a typo changes nothing.
-func loadProjects(ctx context.Context, path string, store projectStore, log *slog.Logger) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("projects file: %w", err)
-	}
-	defer f.Close()
-	var pf projectsFile
-	dec := yaml.NewDecoder(f)
-	dec.KnownFields(true)
-	if err := dec.Decode(&pf); err != nil {
-		return fmt.Errorf("projects file %s: %w", path, err)
-	}
-	var errs []error
-	seen := map[string]bool{}
-	for i, p := range pf.Projects {
-		if err := p.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("project %d (%q): %w", i+1, p.Name, err))
-		}
-		if seen[p.Name] {
-			errs = append(errs, fmt.Errorf("project %d: %q is listed twice", i+1, p.Name))
-		}
-		seen[p.Name] = true
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("projects file %s: %w", path, err)
-	}
-	for _, p := range pf.Projects {
-		if _, err := store.PutProject(ctx, p); err != nil {
-			return fmt.Errorf("projects file %s: %w", path, err)
-		}
-	}
-	log.InfoContext(ctx, "projects loaded", "file", path, "count", len(pf.Projects))
-	return nil
 }

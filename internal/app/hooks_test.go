@@ -2,7 +2,7 @@ package app
 
 import (
 	"context"
-	"io"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -36,10 +36,13 @@ func TestLoadProjects(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tc.yaml), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			rec := &projectRecorder{}
-			err := loadProjects(context.Background(), path, rec, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			projects, err := readProjects(path)
 			if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
 				t.Fatalf("err = %v, want %q", err, tc.err)
+			}
+			rec := &projectRecorder{}
+			if err := storeProjects(context.Background(), path, projects, rec, slog.New(slog.DiscardHandler)); err != nil {
+				t.Fatal(err)
 			}
 			if len(rec.got) != tc.want {
 				t.Errorf("stored %d projects, want %d", len(rec.got), tc.want)
@@ -71,12 +74,15 @@ func TestDetectCI(t *testing.T) {
 }
 
 func TestCheckSecrets(t *testing.T) {
-	ok := hookConfig{NativeSecret: "plain whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", CallbackSecret: "whsec_c2VjcmV0"}
-	if err := ok.checkSecrets(); err != nil {
+	timings := hookConfig{CallbackMinDelay: 1, CallbackMaxDelay: 1, CallbackExpiry: 1, CallbackTimeout: 1, CallbackPollEvery: 1}
+	ok := timings
+	ok.NativeSecret, ok.CallbackSecret = "plain whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_c2VjcmV0"
+	if err := errors.Join(ok.validate()...); err != nil {
 		t.Errorf("valid secrets: %v", err)
 	}
-	bad := hookConfig{JenkinsSecret: "whsec_not*base64"}
-	if err := bad.checkSecrets(); err == nil || !strings.Contains(err.Error(), "SLIPWAY_HOOK_SECRET_JENKINS") || strings.Contains(err.Error(), "not*base64") {
+	bad := timings
+	bad.JenkinsSecret = "whsec_not*base64"
+	if err := errors.Join(bad.validate()...); err == nil || !strings.Contains(err.Error(), "SLIPWAY_HOOK_SECRET_JENKINS") || strings.Contains(err.Error(), "not*base64") {
 		t.Errorf("bad secret: %v, want an error naming the variable, not the value", err)
 	}
 }

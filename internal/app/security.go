@@ -2,7 +2,6 @@ package app
 
 import (
 	"fmt"
-	"net/url"
 
 	"github.com/slipwayci/slipway/builder"
 	"github.com/slipwayci/slipway/internal/egress"
@@ -45,20 +44,22 @@ func (c *securityConfig) egressPolicy() (egress.Policy, error) {
 	return egress.Policy{AllowPrivate: c.AllowPrivateNetworks, Allow: allow, Hosts: c.GitHosts}, nil
 }
 
-func (c *securityConfig) check() error {
-	for name, v := range map[string]int{"SLIPWAY_MAX_CONTEXT_BYTES": c.MaxContextBytes, "SLIPWAY_MAX_CONTEXT_FILES": c.MaxContextFiles,
-		"SLIPWAY_MAX_LOG_BYTES": c.MaxLogBytes, "SLIPWAY_RATE_LIMIT": c.RateLimit, "SLIPWAY_RATE_BURST": c.RateBurst} {
-		if v < 0 {
-			return fmt.Errorf("%s must be 0 or more", name)
+func (c *securityConfig) validate() []error {
+	var errs []error
+	for _, v := range []struct {
+		env string
+		n   int
+	}{{"SLIPWAY_MAX_CONTEXT_BYTES", c.MaxContextBytes}, {"SLIPWAY_MAX_CONTEXT_FILES", c.MaxContextFiles},
+		{"SLIPWAY_MAX_LOG_BYTES", c.MaxLogBytes}, {"SLIPWAY_RATE_LIMIT", c.RateLimit}, {"SLIPWAY_RATE_BURST", c.RateBurst}} {
+		if v.n < 0 {
+			errs = append(errs, fmt.Errorf("%s must be 0 or more", v.env))
 		}
 	}
-	_, err := c.egressPolicy()
-	return err
+	return errs
 }
 
 // builderSecurity is the workers' share of the settings.
-func (c *securityConfig) builderSecurity(secrets *redact.Masker) builder.Security {
-	policy, _ := c.egressPolicy() // checked at start
+func (c *securityConfig) builderSecurity(policy egress.Policy, secrets *redact.Masker) builder.Security {
 	return builder.Security{
 		Egress:          policy,
 		RegistryHosts:   c.RegistryHosts,
@@ -71,22 +72,8 @@ func (c *securityConfig) builderSecurity(secrets *redact.Masker) builder.Securit
 
 // callbackPolicy is where callbacks may connect: the same networks as git,
 // any host (the git host allowlist names git servers, not receivers).
-func (c *securityConfig) callbackPolicy() egress.Policy {
-	p, _ := c.egressPolicy() // checked at start
+func (c *config) callbackPolicy() egress.Policy {
+	p := c.egress
 	p.Hosts = nil
 	return p
-}
-
-// secrets are the values masked in the application log and build logs: the
-// database password, the admin token, the webhook and callback secrets and
-// the registry credentials. API tokens other than the admin's are stored as
-// hashes only, so Slipway never holds them to mask.
-func (c *serveConfig) secrets() *redact.Masker {
-	list := []string{c.AdminToken, c.Hooks.NativeSecret, c.Hooks.JenkinsSecret, c.Hooks.BambooSecret, c.Hooks.CallbackSecret}
-	if u, err := url.Parse(c.DatabaseURL); err == nil && u.User != nil {
-		if p, ok := u.User.Password(); ok {
-			list = append(list, p)
-		}
-	}
-	return redact.New(append(list, builder.RegistrySecrets(c.DockerConfig)...)...)
 }

@@ -1,20 +1,16 @@
 package app
 
 import (
-	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"time"
 
-	"github.com/docker/docker/client"
-
 	"github.com/slipwayci/slipway/builder"
-	"github.com/slipwayci/slipway/db"
+	"github.com/slipwayci/slipway/internal/redact"
 )
 
-// notifyInterval is the most often an API process wakes workers: one NOTIFY
-// covers every job queued within it.
+// notifyInterval is the most often a process wakes workers: one NOTIFY
+// covers every job queued or taken back within it.
 const notifyInterval = 10 * time.Millisecond
 
 // queueConfig holds the settings of the build queue: leases, retries,
@@ -45,21 +41,24 @@ func (c *queueConfig) register(s *settings) {
 	s.Bool(&c.Supersede, "supersede", "SLIPWAY_SUPERSEDE", false, "cancel older queued jobs for the same ref and image when a newer one arrives")
 }
 
-func (c *queueConfig) validate(lease time.Duration) error {
-	switch {
-	case lease < 300*time.Millisecond:
-		return errors.New("lease must be at least 300ms")
-	case c.BuildTimeout <= 0 || c.MaxBuildTimeout < c.BuildTimeout:
-		return errors.New("build timeout must be positive and at most the maximum build timeout")
-	case c.ImageConcurrency < 0:
-		return errors.New("image concurrency must be 0 or more")
-	case c.DockerCheck <= 0:
-		return errors.New("docker check interval must be positive")
+func (c *queueConfig) validate(lease time.Duration) []error {
+	var errs []error
+	if lease < 300*time.Millisecond {
+		errs = append(errs, errors.New("SLIPWAY_LEASE must be at least 300ms"))
 	}
-	return nil
+	if c.BuildTimeout <= 0 || c.MaxBuildTimeout < c.BuildTimeout {
+		errs = append(errs, errors.New("SLIPWAY_BUILD_TIMEOUT must be positive and at most SLIPWAY_MAX_BUILD_TIMEOUT"))
+	}
+	if c.ImageConcurrency < 0 {
+		errs = append(errs, errors.New("SLIPWAY_IMAGE_CONCURRENCY must be 0 or more"))
+	}
+	if c.DockerCheck <= 0 {
+		errs = append(errs, errors.New("SLIPWAY_DOCKER_CHECK_INTERVAL must be longer than 0"))
+	}
+	return errs
 }
 
-func newWorker(cfg serveConfig, store *db.DB, docker *client.Client, m builder.Metrics, log *slog.Logger) *builder.Worker {
+func newWorker(cfg *config, store builder.Queue, docker builder.DockerAPI, m builder.Metrics, secrets *redact.Masker, log *slog.Logger) *builder.Worker {
 	return builder.New(builder.Config{
 		Owner:            ownerName(),
 		Concurrency:      cfg.Workers,
@@ -76,21 +75,6 @@ func newWorker(cfg serveConfig, store *db.DB, docker *client.Client, m builder.M
 		DockerConfig:     cfg.DockerConfig,
 		WorkDir:          cfg.WorkDir,
 		Metrics:          m,
-		Security:         cfg.builderSecurity(cfg.secrets()),
+		Security:         cfg.builderSecurity(cfg.egress, secrets),
 	}, store, docker, log)
-}
-
-// worker runs `slipway worker`: build workers only, no API.
-func worker(ctx context.Context, b Build, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	var cfg serveConfig
-	s := newSettings("worker", getenv, stderr)
-	cfg.register(s, getenv, "")
-	if err := s.Parse(args); err != nil {
-		return err
-	}
-	if cfg.DatabaseURL == "" {
-		return errors.New("no database: set SLIPWAY_DATABASE_URL or --database-url")
-	}
-	cfg.workerOnly = true
-	return runService(ctx, b, cfg, stdout, stderr, nil)
 }
