@@ -4,12 +4,16 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/errdefs"
 
 	"github.com/slipwayci/slipway/internal/testenv"
 )
@@ -138,8 +142,20 @@ func TestSubmitWait(t *testing.T) {
 			t.Errorf("digest file %q, stdout %q; registry says %s", digest, r.stdout, want)
 		}
 
-		// The image says where it came from.
-		img, err := docker.ImageInspect(context.Background(), registry+"/"+name+":7")
+		// The image says where it came from. The build left no name of it on
+		// the daemon: inspect what the registry holds.
+		ref := registry + "/" + name + ":7"
+		if _, err := docker.ImageInspect(context.Background(), ref); !errdefs.IsNotFound(err) {
+			t.Errorf("%s is still on the daemon after its push (%v)", ref, err)
+		}
+		pull, err := docker.ImagePull(context.Background(), ref, image.PullOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, pull)
+		pull.Close()
+		t.Cleanup(func() { _, _ = docker.ImageRemove(context.Background(), ref, image.RemoveOptions{Force: true}) })
+		img, err := docker.ImageInspect(context.Background(), ref)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/errdefs"
 	"github.com/jackc/pgx/v5"
 
@@ -301,9 +302,21 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("log lacks the build steps:\n%s", logText)
 		}
 
-		// The ignored file stays out of the image; the kept one is in it.
+		// The ignored file stays out of the image; the kept one is in it. The
+		// build left no name of it on the daemon: pull what the registry holds.
 		ctx := context.Background()
-		c, err := docker.ContainerCreate(ctx, &container.Config{Image: registry + "/" + name + ":1.0.0", Cmd: []string{"true"}}, nil, nil, nil, "")
+		ref := registry + "/" + name + ":1.0.0"
+		if _, err := docker.ImageInspect(ctx, ref); !errdefs.IsNotFound(err) {
+			t.Errorf("%s is still on the daemon after its push (%v)", ref, err)
+		}
+		pull, err := docker.ImagePull(ctx, ref, image.PullOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, pull)
+		pull.Close()
+		removeImages(t, ref)
+		c, err := docker.ContainerCreate(ctx, &container.Config{Image: ref, Cmd: []string{"true"}}, nil, nil, nil, "")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,21 +11,23 @@ import (
 )
 
 // build sends the context to the daemon's classic builder and tags the result
-// with every reference of the job. The classic builder needs no BuildKit
-// session and runs on every daemon Slipway supports (API 1.41 and up).
-func (w *Worker) build(ctx context.Context, spec job.Spec, bc *buildContext, log *logSink) (string, error) {
+// with the job-unique local name only: the requested names are tagged just
+// for the push (push.go), so no job changes what another's FROM resolves to.
+// The classic builder needs no BuildKit session and runs on every daemon
+// Slipway supports (API 1.41 and up).
+func (w *Worker) build(ctx context.Context, spec job.Spec, local string, bc *buildContext, log *logSink) (string, error) {
 	args := make(map[string]*string, len(spec.Build.Args))
 	for k, v := range spec.Build.Args {
 		args[k] = &v
 	}
-	log.Printf("==> building %s (dockerfile %s, context %s)", strings.Join(spec.References(), ", "), spec.Build.Dockerfile, spec.Build.Context)
+	log.Printf("==> building %s as %s (dockerfile %s, context %s)", strings.Join(spec.References(), ", "), local, spec.Build.Dockerfile, spec.Build.Context)
 	if spec.Build.Network != "" {
 		log.Printf("==> RUN steps use network %s", spec.Build.Network)
 	}
 	tarball := limitContext(bc.tar, w.cfg.Security.MaxContextBytes, w.cfg.Security.MaxContextFiles)
 	defer tarball.Close()
 	resp, err := w.docker.ImageBuild(ctx, tarball, build.ImageBuildOptions{
-		Tags:        spec.References(),
+		Tags:        []string{local},
 		Dockerfile:  bc.dockerfile,
 		BuildArgs:   args,
 		Labels:      bc.labels,

@@ -84,7 +84,7 @@ func TestBuildLabels(t *testing.T) {
 			}
 			b.Labels = tt.labels
 			spec := job.Spec{Build: b, Image: job.Image{Name: registry + "/slipway-labels-" + strings.ToLower(tt.name), Tags: []string{testenv.RandomHex(4)}}}
-			ref := spec.References()[0]
+			ref := (&job.Job{ID: "labels-" + testenv.RandomHex(4)}).LocalImage()
 			t.Cleanup(func() {
 				_, _ = docker.ImageRemove(context.Background(), ref, image.RemoveOptions{Force: true, PruneChildren: true})
 			})
@@ -92,9 +92,9 @@ func TestBuildLabels(t *testing.T) {
 			store := &memLog{}
 			sink := newLogSink(ctx, "test", store, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			sink.guard = logGuard{masker: redact.New()}
-			err := w.buildCheckout(ctx, writeTree(t, tt.files), spec, sink)
+			err := w.buildCheckout(ctx, writeTree(t, tt.files), spec, ref, sink)
 			if err == nil && tt.push {
-				_, err = w.push(ctx, spec, sink)
+				_, err = w.push(ctx, spec, ref, sink)
 			}
 			sink.Close()
 			if err != nil {

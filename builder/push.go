@@ -13,13 +13,17 @@ import (
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/registry"
+	"github.com/docker/docker/errdefs"
 
 	"github.com/slipwayci/slipway/job"
 )
 
-// push pushes every reference of the job and returns the manifest digest the
-// registry reported. All tags of one build share one manifest, so one digest.
-func (w *Worker) push(ctx context.Context, spec job.Spec, log *logSink) (string, error) {
+// push pushes the image built as local under every reference of the job and
+// returns the manifest digest the registry reported. All tags of one build
+// share one manifest, so one digest. Each reference exists on the daemon
+// only while it is pushed: the daemon pushes local names only, and a name
+// left behind would be what the next build's FROM of it finds.
+func (w *Worker) push(ctx context.Context, spec job.Spec, local string, log *logSink) (string, error) {
 	if err := w.cfg.Security.checkRegistry(spec.Image.Name); err != nil {
 		return "", err
 	}
@@ -36,17 +40,11 @@ func (w *Worker) push(ctx context.Context, spec job.Spec, log *logSink) (string,
 	defer func() { w.metrics().PushedBytes(meter.Bytes()) }()
 	for _, ref := range spec.References() {
 		log.Printf("==> pushing %s", ref)
-		body, err := w.docker.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: auth})
-		if err != nil {
-			return "", &job.Failure{Code: job.CodePush, Message: "push " + ref, Err: err}
+		if err := w.docker.ImageTag(ctx, local, ref); err != nil {
+			return "", &job.Failure{Code: job.CodePush, Message: "tag " + ref, Err: err}
 		}
-		err = readStream(io.TeeReader(body, meter), log.Line, func(aux json.RawMessage) {
-			var r types.PushResult
-			if json.Unmarshal(aux, &r) == nil && r.Digest != "" {
-				digest = r.Digest
-			}
-		})
-		body.Close()
+		err := w.pushRef(ctx, ref, auth, meter, log, func(d string) { digest = d })
+		w.removeImage(context.WithoutCancel(ctx), ref, log)
 		if err != nil {
 			return "", &job.Failure{Code: job.CodePush, Message: "push " + ref, Err: err}
 		}
@@ -55,6 +53,41 @@ func (w *Worker) push(ctx context.Context, spec job.Spec, log *logSink) (string,
 		return "", &job.Failure{Code: job.CodePush, Message: "push finished without a digest from the registry"}
 	}
 	return digest, nil
+}
+
+func (w *Worker) pushRef(ctx context.Context, ref, auth string, meter io.Writer, log *logSink, onDigest func(string)) error {
+	body, err := w.docker.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: auth})
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	return readStream(io.TeeReader(body, meter), log.Line, func(aux json.RawMessage) {
+		var r types.PushResult
+		if json.Unmarshal(aux, &r) == nil && r.Digest != "" {
+			onDigest(r.Digest)
+		}
+	})
+}
+
+// tagRequested gives the image built as local the job's own names and drops
+// the local one: push: false on a host whose operator trusts every job
+// (SLIPWAY_TRUSTED_LOCAL_TAGS), where later builds may use them in FROM.
+func (w *Worker) tagRequested(ctx context.Context, local string, refs []string) error {
+	for _, ref := range refs {
+		if err := w.docker.ImageTag(ctx, local, ref); err != nil {
+			return &job.Failure{Code: job.CodeBuild, Message: "tag " + ref, Err: err}
+		}
+	}
+	return nil
+}
+
+// removeImage drops one name of an image from the daemon. The untagged
+// parent layers stay: they are the classic builder's cache.
+func (w *Worker) removeImage(ctx context.Context, ref string, log *logSink) {
+	if _, err := w.docker.ImageRemove(ctx, ref, image.RemoveOptions{PruneChildren: false}); err != nil && !errdefs.IsNotFound(err) {
+		log.Printf("==> could not remove %s from the daemon: %v", ref, err)
+		w.log.WarnContext(ctx, "remove image", "ref", ref, "err", err)
+	}
 }
 
 // registryAuth returns the encoded credentials for host from the Docker

@@ -27,6 +27,10 @@ type Security struct {
 	MaxContextFiles int            // most entries in a build context; 0: unbounded
 	MaxLogBytes     int64          // largest stored build log; 0: unbounded
 	Secrets         *redact.Masker // values masked in build logs besides the registry credentials
+	// TrustedLocalTags leaves push: false images on the daemon under their
+	// requested names, where later builds' FROM finds them: only for a host
+	// whose every job is trusted (one tenant).
+	TrustedLocalTags bool
 }
 
 // RegistrySecrets returns the passwords and tokens of the Docker config file,

@@ -40,6 +40,8 @@ type DockerAPI interface {
 	Ping(ctx context.Context) (types.Ping, error)
 	ImageBuild(ctx context.Context, buildContext io.Reader, options build.ImageBuildOptions) (build.ImageBuildResponse, error)
 	ImagePush(ctx context.Context, ref string, options image.PushOptions) (io.ReadCloser, error)
+	ImageTag(ctx context.Context, source, target string) error
+	ImageRemove(ctx context.Context, ref string, options image.RemoveOptions) ([]image.DeleteResponse, error)
 }
 
 // Config tunes a Worker.
@@ -380,22 +382,22 @@ func (w *Worker) heartbeat(ctx context.Context, id string, cancelJob context.Can
 
 // buildCheckout tars the checkout in dir and builds it, a second time at
 // once if the first build met the daemon's cache-lookup race.
-func (w *Worker) buildCheckout(ctx context.Context, dir string, spec job.Spec, log *logSink) error {
-	err := w.buildOnce(ctx, dir, spec, log)
+func (w *Worker) buildCheckout(ctx context.Context, dir string, spec job.Spec, local string, log *logSink) error {
+	err := w.buildOnce(ctx, dir, spec, local, log)
 	if cacheRace(err) {
 		log.Printf("==> an image in the daemon's build cache was removed while this build read it; building again")
-		err = w.buildOnce(ctx, dir, spec, log)
+		err = w.buildOnce(ctx, dir, spec, local, log)
 	}
 	return err
 }
 
-func (w *Worker) buildOnce(ctx context.Context, dir string, spec job.Spec, log *logSink) error {
+func (w *Worker) buildOnce(ctx context.Context, dir string, spec job.Spec, local string, log *logSink) error {
 	bc, err := makeContext(dir, spec.Build)
 	if err != nil {
 		return err
 	}
 	defer bc.tar.Close()
-	_, err = w.build(ctx, spec, bc, log)
+	_, err = w.build(ctx, spec, local, bc, log)
 	return err
 }
 
@@ -421,14 +423,29 @@ func (w *Worker) execute(ctx context.Context, j *job.Job, log *logSink) (job.Res
 	if err := w.fetch(ctx, dir, j.Source, log); err != nil {
 		return job.Result{}, err
 	}
-	if err := w.buildCheckout(ctx, dir, j.Spec, log); err != nil {
+	local := j.LocalImage()
+	keep := false
+	defer func() {
+		if !keep {
+			w.removeImage(context.WithoutCancel(ctx), local, log)
+		}
+	}()
+	if err := w.buildCheckout(ctx, dir, j.Spec, local, log); err != nil {
 		return job.Result{}, err
 	}
-	res := job.Result{Images: j.References()}
-	if !j.Push {
-		return res, nil
+	if !j.Push && !w.cfg.Security.TrustedLocalTags {
+		keep = true
+		log.Printf("==> push: false: the image stays on the daemon as %s only", local)
+		return job.Result{Images: []string{local}}, nil
 	}
-	if res.Digest, err = w.push(ctx, j.Spec, log); err != nil {
+	if !j.Push {
+		if err := w.tagRequested(ctx, local, j.References()); err != nil {
+			return job.Result{}, err
+		}
+		return job.Result{Images: j.References()}, nil
+	}
+	res := job.Result{Images: j.References()}
+	if res.Digest, err = w.push(ctx, j.Spec, local, log); err != nil {
 		return job.Result{}, err
 	}
 	return res, nil

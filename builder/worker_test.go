@@ -22,6 +22,10 @@ func (p *pingDocker) ImageBuild(context.Context, io.Reader, build.ImageBuildOpti
 func (p *pingDocker) ImagePush(context.Context, string, image.PushOptions) (io.ReadCloser, error) {
 	return nil, errors.New("not used")
 }
+func (p *pingDocker) ImageTag(context.Context, string, string) error { return errors.New("not used") }
+func (p *pingDocker) ImageRemove(context.Context, string, image.RemoveOptions) ([]image.DeleteResponse, error) {
+	return nil, errors.New("not used")
+}
 
 func TestReadyFollowsDaemonAndShutdown(t *testing.T) {
 	docker := &pingDocker{}

@@ -144,6 +144,8 @@ func (s *Spec) validateImage(v *ValidationError) {
 		v.add("image.name", "must not carry a tag: list tags in image.tags")
 	} else if _, digested := ref.(reference.Digested); digested {
 		v.add("image.name", "must not carry a digest")
+	} else if reference.Domain(ref) == LocalImageDomain {
+		v.add("image.name", "must not name "+LocalImageDomain+": Slipway keeps job images there")
 	} else {
 		s.Image.Name = ref.Name()
 	}

@@ -85,6 +85,7 @@ func TestNormalizeRejects(t *testing.T) {
 		{"UppercaseImage", func(s *Spec) { s.Image.Name = "Registry/App" }, "image.name"},
 		{"TaggedImage", func(s *Spec) { s.Image.Name = "app:1" }, "image.name"},
 		{"DigestImage", func(s *Spec) { s.Image.Name = "app@sha256:" + strings.Repeat("a", 64) }, "image.name"},
+		{"JobLocalImageName", func(s *Spec) { s.Image.Name = "slipway.invalid/jobs/0190a0b4-0000-7000-8000-000000000000" }, "image.name"},
 		{"BadTag", func(s *Spec) { s.Image.Tags = []string{"-latest"} }, "image.tags"},
 		{"LongTag", func(s *Spec) { s.Image.Tags = []string{strings.Repeat("a", 129)} }, "image.tags"},
 		{"DuplicateTag", func(s *Spec) { s.Image.Tags = []string{"a", "a"} }, "image.tags"},
