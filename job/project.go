@@ -1,11 +1,13 @@
 package job
 
 import (
-	"bytes"
 	"errors"
+	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"text/template"
+	"text/template/parse"
 )
 
 // Project maps a CI job, plan or repository onto build settings, for
@@ -65,11 +67,83 @@ func (p *Project) Validate() error {
 		v.add("tags", "at most 32 tags")
 	}
 	for _, t := range p.Tags {
-		if _, err := template.New("tag").Option("missingkey=error").Parse(t); err != nil {
-			v.add("tags", quote(t)+" is not a valid template: "+err.Error())
+		if _, err := parseTag(t); err != nil {
+			v.add("tags", quote(t)+" is not a valid tag template: "+err.Error())
 		}
 	}
 	return v.err()
+}
+
+// maxTagTemplateLen bounds a tag template; its output is bounded by it and
+// by the fields it may name.
+const maxTagTemplateLen = 256
+
+// tagFields are the names a tag template may refer to.
+var tagFields = []string{"Commit", "ShortCommit", "Branch", "BuildNumber"}
+
+// tagPart is a piece of a tag template: literal text, or a field's value.
+type tagPart struct {
+	text  string
+	field string
+}
+
+// parseTag reads a tag template made of text and field references such as
+// {{.ShortCommit}} only: no range, no functions, no pipelines, so rendering
+// one costs no more than copying its fields.
+func parseTag(t string) ([]tagPart, error) {
+	if len(t) > maxTagTemplateLen {
+		return nil, fmt.Errorf("longer than %d bytes", maxTagTemplateLen)
+	}
+	tmpl, err := template.New("tag").Parse(t)
+	if err != nil {
+		return nil, err
+	}
+	var parts []tagPart
+	if tmpl.Tree == nil {
+		return parts, nil
+	}
+	for _, n := range tmpl.Tree.Root.Nodes {
+		switch n := n.(type) {
+		case *parse.TextNode:
+			parts = append(parts, tagPart{text: string(n.Text)})
+		case *parse.ActionNode:
+			f, ok := fieldRef(n.Pipe)
+			if !ok {
+				return nil, fmt.Errorf("%s: only field references such as {{.ShortCommit}} are allowed (%s)", n, strings.Join(tagFields, ", "))
+			}
+			parts = append(parts, tagPart{field: f})
+		case *parse.CommentNode:
+		default:
+			return nil, fmt.Errorf("%s: only field references such as {{.ShortCommit}} are allowed (%s)", n, strings.Join(tagFields, ", "))
+		}
+	}
+	return parts, nil
+}
+
+// fieldRef returns the field a pipeline names when it is just {{.Field}}.
+func fieldRef(p *parse.PipeNode) (string, bool) {
+	if p == nil || len(p.Decl) > 0 || len(p.Cmds) != 1 || len(p.Cmds[0].Args) != 1 {
+		return "", false
+	}
+	f, ok := p.Cmds[0].Args[0].(*parse.FieldNode)
+	if !ok || len(f.Ident) != 1 || !slices.Contains(tagFields, f.Ident[0]) {
+		return "", false
+	}
+	return f.Ident[0], true
+}
+
+func (v TagVars) field(name string) string {
+	switch name {
+	case "Commit":
+		return v.Commit
+	case "ShortCommit":
+		return v.ShortCommit
+	case "Branch":
+		return v.Branch
+	case "BuildNumber":
+		return v.BuildNumber
+	}
+	return ""
 }
 
 // RenderTags expands the project's tag templates. A tag that renders empty is
@@ -77,13 +151,14 @@ func (p *Project) Validate() error {
 func (p *Project) RenderTags(vars TagVars) ([]string, error) {
 	var tags []string
 	for _, t := range p.Tags {
-		tmpl, err := template.New("tag").Option("missingkey=error").Parse(t)
+		parts, err := parseTag(t)
 		if err != nil {
-			return nil, &ValidationError{Fields: []FieldError{{Field: "image.tags", Message: "project tag " + quote(t) + " is not a valid template"}}}
+			return nil, &ValidationError{Fields: []FieldError{{Field: "image.tags", Message: "project tag " + quote(t) + " is not a valid tag template: " + err.Error()}}}
 		}
-		var b bytes.Buffer
-		if err := tmpl.Execute(&b, vars); err != nil {
-			return nil, &ValidationError{Fields: []FieldError{{Field: "image.tags", Message: "project tag " + quote(t) + " cannot be rendered: " + err.Error()}}}
+		var b strings.Builder
+		for _, p := range parts {
+			b.WriteString(p.text)
+			b.WriteString(vars.field(p.field))
 		}
 		// A part left empty ("{{.Branch}}-{{.BuildNumber}}" without a
 		// branch) leaves a separator that no tag may start or end with.

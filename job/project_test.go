@@ -125,3 +125,76 @@ func TestAddProvenanceLabels(t *testing.T) {
 }
 
 var testTime = time.Date(2026, 11, 28, 1, 0, 0, 0, time.UTC)
+
+// hostileTagTemplates parse as text/template but do work or allocate beyond
+// copying a field; a project naming one is refused at PUT.
+var hostileTagTemplates = []string{
+	"{{range .}}{{range .}}x{{end}}{{end}}",
+	`{{range $i, $e := "abcdefgh"}}{{range $j, $f := "abcdefgh"}}{{.}}{{end}}{{end}}`,
+	`{{printf "%0999999999d" 1}}`,
+	`{{.Commit | printf "%s"}}`,
+	`{{printf "%s" .Commit}}`,
+	`{{$x := .Commit}}{{$x}}`,
+	`{{if .Branch}}{{.Branch}}{{end}}`,
+	`{{with .Branch}}x{{end}}`,
+	`{{define "t"}}{{template "t"}}{{end}}{{template "t"}}`,
+	`{{block "b" .}}x{{end}}`,
+	`{{.Commit.Len}}`,
+	`{{.Nope}}`,
+	`{{.}}`,
+	`{{"literal"}}`,
+	`{{len .Commit}}`,
+	strings.Repeat("{{.Commit}}", 30),
+}
+
+func TestTagTemplatesAreFieldReferencesOnly(t *testing.T) {
+	for _, tmpl := range hostileTagTemplates {
+		p := Project{Name: "app", Image: "registry.example.com/app", Tags: []string{tmpl}}
+		var verr *ValidationError
+		if err := p.Validate(); !errors.As(err, &verr) || verr.Fields[0].Field != "tags" {
+			t.Errorf("Validate(tags %q) = %v, want a tags error", tmpl, err)
+		}
+		done := make(chan error, 1)
+		go func() { _, err := p.RenderTags(TagVars{Commit: strings.Repeat("a", 40)}); done <- err }()
+		select {
+		case err := <-done:
+			if !errors.As(err, &verr) {
+				t.Errorf("RenderTags(%q) = %v, want a ValidationError", tmpl, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("RenderTags(%q) still running after 5s", tmpl)
+		}
+	}
+	ok := Project{Name: "app", Image: "registry.example.com/app", Tags: []string{"v{{.BuildNumber}}-{{.ShortCommit}}{{/* note */}}"}}
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ok.RenderTags(TagVars{ShortCommit: "abc", BuildNumber: "7"})
+	if err != nil || !reflect.DeepEqual(got, []string{"v7-abc"}) {
+		t.Errorf("RenderTags = %q, %v; want [v7-abc]", got, err)
+	}
+}
+
+// FuzzTagTemplate checks that any template Validate accepts renders to at
+// most its own length plus its fields' values.
+func FuzzTagTemplate(f *testing.F) {
+	for _, s := range append(hostileTagTemplates, "{{.ShortCommit}}", "{{.Branch}}-{{.BuildNumber}}", "latest", "{{.X") {
+		f.Add(s)
+	}
+	vars := TagVars{Commit: strings.Repeat("c", 40), ShortCommit: "cccccccccccc", Branch: "main", BuildNumber: "12345"}
+	f.Fuzz(func(t *testing.T, tmpl string) {
+		p := Project{Name: "app", Image: "registry.example.com/app", Tags: []string{tmpl}}
+		if p.Validate() != nil {
+			return
+		}
+		tags, err := p.RenderTags(vars)
+		if err != nil {
+			t.Fatalf("accepted template %q does not render: %v", tmpl, err)
+		}
+		for _, tag := range tags {
+			if len(tag) > len(tmpl)*len(vars.Commit) {
+				t.Fatalf("template %q rendered %d bytes", tmpl, len(tag))
+			}
+		}
+	})
+}

@@ -37,6 +37,10 @@ const (
 	MaxPriority = 1000
 )
 
+// MaxTimeoutSeconds bounds timeout_seconds even when the server sets no
+// maximum, so the deadline arithmetic of a worker cannot overflow.
+const MaxTimeoutSeconds = 30 * 24 * 3600
+
 func (s *Spec) validateQueue(v *ValidationError, p Policy) {
 	if s.Priority < MinPriority || s.Priority > MaxPriority {
 		v.add("priority", fmt.Sprintf("must be between %d and %d", MinPriority, MaxPriority))
@@ -46,7 +50,11 @@ func (s *Spec) validateQueue(v *ValidationError, p Policy) {
 		v.add("timeout_seconds", "must be positive")
 	case s.TimeoutSeconds == 0:
 		s.TimeoutSeconds = int(p.DefaultTimeout / time.Second)
-	case p.MaxTimeout > 0 && time.Duration(s.TimeoutSeconds)*time.Second > p.MaxTimeout:
+	// Compared in seconds: multiplying first overflows for values near
+	// 2^63/10^9 and lets them through.
+	case p.MaxTimeout > 0 && int64(s.TimeoutSeconds) > int64(p.MaxTimeout/time.Second):
 		v.add("timeout_seconds", fmt.Sprintf("must be at most %d (the server's maximum)", int(p.MaxTimeout/time.Second)))
+	case s.TimeoutSeconds > MaxTimeoutSeconds:
+		v.add("timeout_seconds", fmt.Sprintf("must be at most %d (30 days)", MaxTimeoutSeconds))
 	}
 }
