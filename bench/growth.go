@@ -8,19 +8,21 @@ import (
 )
 
 // growth: the claim statement's mean time (pg_stat_statements, the real
-// binary's SQL) and list latency over HTTP, with the table at a small and a
-// large number of finished rows.
+// binary's SQL) and the latency over HTTP of the list and of the dashboard's
+// history and per-image statistics, with the table at a small and a large
+// number of finished rows.
 func (b *bench) growth(ctx context.Context) error {
 	sizes := []int{10_000, 1_000_000}
-	claims, lists := 200, 200
+	claims, reads := 200, 200
 	if b.smoke {
 		sizes = []int{10_000, 100_000}
-		claims, lists = 30, 30
+		claims, reads = 30, 30
 	}
 	type fig struct {
-		claim, list float64
-		claimErr    string
-		listErr     string
+		claim    float64
+		claimErr string
+		reads    []float64 // p50 of each of growthReads
+		readErr  string
 	}
 	var figs []fig
 	for _, n := range sizes {
@@ -29,9 +31,17 @@ func (b *bench) growth(ctx context.Context) error {
 			return err
 		}
 		f.claim, f.claimErr = b.claimLatency(ctx, claims)
-		f.list, f.listErr = b.listLatency(ctx, lists)
+		f.reads, f.readErr = b.readLatencies(ctx, reads)
 		figs = append(figs, f)
-		b.note(fmt.Sprintf("growth at %d rows: claim mean %s %s; list p50 %s %s", n, ms(f.claim), f.claimErr, ms(f.list), f.listErr))
+		b.note(fmt.Sprintf("growth at %d rows: claim mean %s %s", n, ms(f.claim), f.claimErr))
+		for i, r := range growthReads {
+			if f.readErr == "" {
+				b.note(fmt.Sprintf("growth at %d rows: %s p50 %s", n, r.path, ms(f.reads[i])))
+			}
+		}
+		if f.readErr != "" {
+			b.note(fmt.Sprintf("growth at %d rows: reads: %s", n, f.readErr))
+		}
 	}
 	small, large := figs[0], figs[1]
 	label := fmt.Sprintf("%dk vs %dk rows", sizes[0]/1000, sizes[1]/1000)
@@ -41,11 +51,16 @@ func (b *bench) growth(ctx context.Context) error {
 		r := row{num: 5, what: "claim latency (mean), " + label, slipway: ms(large.claim), baseline: "itself at 10k: " + ms(small.claim), goal: "≤ 1.5×"}
 		b.add(goal(r, large.claim/small.claim, false, 1.5))
 	}
-	if why := firstOf(small.listErr, large.listErr); why != "" {
-		b.na(5, "list latency, "+label, why)
-	} else {
-		r := row{num: 5, what: "list latency (p50), " + label, slipway: ms(large.list), baseline: "itself at 10k: " + ms(small.list), goal: "≤ 1.5×"}
-		b.add(goal(r, large.list/small.list, false, 1.5))
+	for i, r := range growthReads {
+		if r.informative {
+			continue
+		}
+		if why := firstOf(small.readErr, large.readErr); why != "" {
+			b.na(5, r.what+" latency, "+label, why)
+			continue
+		}
+		row := row{num: 5, what: r.what + " latency (p50), " + label, slipway: ms(large.reads[i]), baseline: "itself at 10k: " + ms(small.reads[i]), goal: "≤ 1.5×"}
+		b.add(goal(row, large.reads[i]/small.reads[i], false, 1.5))
 	}
 	return nil
 }
@@ -126,27 +141,47 @@ func (b *bench) claimLatency(ctx context.Context, k int) (float64, string) {
 	return mean, ""
 }
 
-// listLatency times GET /api/v1/jobs?limit=50 (the first page, newest first).
-func (b *bench) listLatency(ctx context.Context, k int) (float64, string) {
+// growthReads are the reads timed at each table size. The compared ones read
+// a window the seeded rows fill at both sizes (one job a second, so the last
+// hour holds 3,600 jobs either way): what changes is only the table around
+// it. The informative ones read a day, which holds all 10k rows of the small
+// table and 86,400 of the large one, and are noted without a goal.
+var growthReads = []struct {
+	what, path  string
+	informative bool
+}{
+	{"list", "/api/v1/jobs?limit=50", false},
+	{"history (1h in 1m steps)", "/api/v1/stats/history?window=1h&step=1m", false},
+	{"images (1h)", "/api/v1/stats/images?window=1h", false},
+	{"history (24h in 5m steps)", "/api/v1/stats/history?window=24h&step=5m", true},
+	{"images (24h)", "/api/v1/stats/images?window=24h", true},
+}
+
+// readLatencies times k GETs of each of growthReads and returns their p50s.
+func (b *bench) readLatencies(ctx context.Context, k int) ([]float64, string) {
 	s, err := b.startSlipway(ctx, "serve", nil)
 	if err != nil {
-		return 0, err.Error()
+		return nil, err.Error()
 	}
 	defer func() { s.stop(); b.procs = nil }()
-	var lat []float64
-	for range k {
-		start := time.Now()
-		resp, err := b.request(ctx, http.MethodGet, s.addr+"/api/v1/jobs?limit=50", nil, nil)
-		if err != nil {
-			return 0, err.Error()
+	var out []float64
+	for _, r := range growthReads {
+		var lat []float64
+		for range k {
+			start := time.Now()
+			resp, err := b.request(ctx, http.MethodGet, s.addr+r.path, nil, nil)
+			if err != nil {
+				return nil, err.Error()
+			}
+			discard(resp)
+			if resp.StatusCode != http.StatusOK {
+				return nil, fmt.Sprintf("GET %s answered %s", r.path, resp.Status)
+			}
+			lat = append(lat, float64(time.Since(start).Microseconds())/1000)
 		}
-		discard(resp)
-		if resp.StatusCode != http.StatusOK {
-			return 0, fmt.Sprintf("GET /api/v1/jobs answered %s (no list endpoint yet)", resp.Status)
-		}
-		lat = append(lat, float64(time.Since(start).Microseconds())/1000)
+		out = append(out, pct(lat, 50))
 	}
-	return pct(lat, 50), ""
+	return out, ""
 }
 
 func firstOf(ss ...string) string {

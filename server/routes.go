@@ -26,6 +26,10 @@ func (s *Server) routes() {
 	api.POST("/jobs/:id/cancel", s.cancelJob)
 	api.POST("/jobs/:id/retry", s.retryJob)
 	api.GET("/stats", s.getStats)
+	if s.stats != nil {
+		api.GET("/stats/history", s.getHistory)
+		api.GET("/stats/images", s.getImageStats)
+	}
 	api.GET("/whoami", s.whoami)
 	api.GET("/tokens", s.listTokens)
 	api.DELETE("/tokens/:id", s.revokeToken)

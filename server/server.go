@@ -67,6 +67,7 @@ type Server struct {
 	metrics   Metrics
 	followers chan struct{} // one slot per live log stream; nil: no cap
 	jobViews  *JobCache     // nil: every job read goes to the store
+	stats     StatsStore    // nil: no history or per-image statistics
 }
 
 // New returns a Server backed by jobs, authenticating with tokens.
