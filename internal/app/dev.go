@@ -2,16 +2,20 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
-	"github.com/slipwayci/slipway/internal/testenv"
+	"github.com/slipwayci/slipway/builder"
+	"github.com/slipwayci/slipway/internal/devservices"
 	"github.com/slipwayci/slipway/job"
 )
 
@@ -24,8 +28,8 @@ func dev(ctx context.Context, b Build, args []string, getenv func(string) string
 		registryAddr, demoDir string
 	)
 	cfg, err := loadConfig(roleDev, args, getenv, stderr, func(s *settings) {
-		s.String(&pgImage, "postgres-image", "SLIPWAY_DEV_POSTGRES_IMAGE", testenv.DefaultPostgresImage, "Postgres image started when no database URL is given")
-		s.String(&regImage, "registry-image", "SLIPWAY_DEV_REGISTRY_IMAGE", testenv.DefaultRegistryImage, "registry image started when no registry is given")
+		s.String(&pgImage, "postgres-image", "SLIPWAY_DEV_POSTGRES_IMAGE", devservices.DefaultPostgresImage, "Postgres image started when no database URL is given")
+		s.String(&regImage, "registry-image", "SLIPWAY_DEV_REGISTRY_IMAGE", devservices.DefaultRegistryImage, "registry image started when no registry is given")
 		s.String(&registryAddr, "registry", "SLIPWAY_DEV_REGISTRY", "", "host:port of a registry to push the demo image to (default: start one)")
 		s.String(&demoDir, "demo-dir", "SLIPWAY_DEV_DEMO_DIR", "", "where to create the demo git repository (default: a temp directory)")
 	})
@@ -37,23 +41,38 @@ func dev(ctx context.Context, b Build, args []string, getenv func(string) string
 		cfg.GitProtocols = append(cfg.GitProtocols, "file")
 	}
 
-	if cfg.DatabaseURL == "" {
-		fmt.Fprintf(stdout, "Starting Postgres (%s)…\n", pgImage)
-		pg, err := testenv.StartPostgres(ctx, pgImage, "slipway", "slipway", testenv.RandomHex(12))
+	// Ctrl-C must still remove the containers, also while they start.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if cfg.DatabaseURL == "" || registryAddr == "" {
+		docker, err := builder.NewDockerClient(cfg.DockerHost)
 		if err != nil {
 			return err
 		}
-		defer pg.Stop()
-		cfg.DatabaseURL = pg.Addr
-	}
-	if registryAddr == "" {
-		fmt.Fprintf(stdout, "Starting a registry (%s)…\n", regImage)
-		reg, err := testenv.StartRegistry(ctx, regImage)
-		if err != nil {
-			return err
+		defer docker.Close()
+		remove := func(c *devservices.Container) {
+			if err := c.Stop(ctx); err != nil {
+				fmt.Fprintln(stderr, "slipway dev:", err)
+			}
 		}
-		defer reg.Stop()
-		registryAddr = reg.Addr
+		if cfg.DatabaseURL == "" {
+			fmt.Fprintf(stdout, "Starting Postgres (%s)…\n", pgImage)
+			pg, err := devservices.StartPostgres(ctx, docker, pgImage, "slipway", "slipway", rand.Text())
+			if err != nil {
+				return err
+			}
+			defer remove(pg)
+			cfg.DatabaseURL = pg.Addr
+		}
+		if registryAddr == "" {
+			fmt.Fprintf(stdout, "Starting a registry (%s)…\n", regImage)
+			reg, err := devservices.StartRegistry(ctx, docker, regImage)
+			if err != nil {
+				return err
+			}
+			defer remove(reg)
+			registryAddr = reg.Addr
+		}
 	}
 	if demoDir == "" {
 		dir, err := os.MkdirTemp("", "slipway-demo-")
