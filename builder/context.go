@@ -67,7 +67,7 @@ func makeContext(root string, b job.Build) (*buildContext, error) {
 	rel = filepath.ToSlash(rel)
 	outside := rel == ".." || strings.HasPrefix(rel, "../")
 
-	content, err := os.ReadFile(dfPath)
+	content, err := readLimited(dfPath, maxDockerfileBytes)
 	if err != nil {
 		return nil, fail("read dockerfile", err)
 	}
@@ -180,17 +180,43 @@ func (d dockerignore) ignores(name string) bool {
 	return m
 }
 
+// Limits on the files Slipway reads whole from a checkout. Every file of the
+// context is matched against every .dockerignore pattern, so their number is
+// bounded too.
+const (
+	maxDockerfileBytes     = 1 << 20
+	maxDockerignoreBytes   = 256 << 10
+	maxDockerignorePattern = 10000
+)
+
 func readDockerignore(dir string) (dockerignore, error) {
-	f, err := os.Open(filepath.Join(dir, ".dockerignore"))
+	data, err := readLimited(filepath.Join(dir, ".dockerignore"), maxDockerignoreBytes)
 	if errors.Is(err, os.ErrNotExist) {
 		return dockerignore{}, nil
 	}
 	if err != nil {
 		return dockerignore{}, err
 	}
-	defer f.Close()
-	p, err := ignorefile.ReadAll(f)
+	p, err := ignorefile.ReadAll(bytes.NewReader(data))
+	if err == nil && len(p) > maxDockerignorePattern {
+		err = fmt.Errorf("more than %d patterns", maxDockerignorePattern)
+	}
 	return dockerignore{exists: true, patterns: p}, err
+}
+
+// readLimited reads a file of at most limit bytes, and refuses a larger one
+// before reading it.
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err == nil && int64(len(data)) > limit {
+		err = fmt.Errorf("larger than %d bytes", limit)
+	}
+	return data, err
 }
 
 // keepDockerignore and keepFile keep .dockerignore and the Dockerfile in the

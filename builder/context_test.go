@@ -132,6 +132,39 @@ func TestMakeContextRefusesEscapes(t *testing.T) {
 	}
 }
 
+// TestMakeContextBoundsWholeFileReads: the Dockerfile and .dockerignore are
+// read whole, so a repository's giant ones fail the job instead of
+// allocating without bound.
+func TestMakeContextBoundsWholeFileReads(t *testing.T) {
+	tests := []struct {
+		name  string
+		files map[string]string
+	}{
+		{"HugeDockerfile", map[string]string{"Dockerfile": "FROM scratch\n" + strings.Repeat("# padding\n", maxDockerfileBytes/10+1)}},
+		{"HugeDockerignore", map[string]string{"Dockerfile": "FROM scratch\n", ".dockerignore": strings.Repeat("x\n", maxDockerignoreBytes/2+1)}},
+		{"ManyDockerignorePatterns", map[string]string{"Dockerfile": "FROM scratch\n", ".dockerignore": strings.Repeat("a*b*c*d\n", maxDockerignorePattern+1)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bc, err := makeContext(writeTree(t, tt.files), job.Build{Context: ".", Dockerfile: "Dockerfile", Labels: map[string]string{"a": "b"}})
+			if err == nil {
+				bc.tar.Close()
+				t.Fatal("makeContext succeeded, want a refusal")
+			}
+			var f *job.Failure
+			if !errors.As(err, &f) || f.Code != job.CodeContext || !f.Permanent {
+				t.Errorf("error = %v, want a permanent %s failure", err, job.CodeContext)
+			}
+		})
+	}
+	bc, err := makeContext(writeTree(t, map[string]string{"Dockerfile": "FROM scratch\n", ".dockerignore": strings.Repeat("x\n", 1000)}),
+		job.Build{Context: ".", Dockerfile: "Dockerfile"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc.tar.Close()
+}
+
 // TestMakeContextPlacesLabels: labels go into the Dockerfile the daemon
 // reads, renamed and named in .dockerignore, unless a rule keeps them with
 // the build request; the repository's Dockerfile is never changed.

@@ -37,13 +37,25 @@ func (w *Worker) fetch(ctx context.Context, dir string, src job.Source, log *log
 		{"-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", "FETCH_HEAD"},
 	}
 	log.Printf("==> fetching %s at %s", src.Repository, src.Commit)
+	gitCtx, size := ctx, (*checkoutLimit)(nil)
+	if limit := w.cfg.Security.MaxCheckoutBytes; limit > 0 {
+		gitCtx, size = limitCheckout(ctx, dir, limit)
+	}
 	for _, args := range steps {
-		if err := w.git(ctx, dir, log, args...); err != nil {
-			if f := px.failure(); f != nil {
-				return f
-			}
-			return &job.Failure{Code: job.CodeFetch, Message: "fetch " + src.Repository + " at " + src.Commit, Err: err}
+		if err = w.git(gitCtx, dir, log, args...); err != nil {
+			break
 		}
+	}
+	if size != nil {
+		if f := size.Close(gitCtx); f != nil {
+			return f
+		}
+	}
+	if err != nil {
+		if f := px.failure(); f != nil {
+			return f
+		}
+		return &job.Failure{Code: job.CodeFetch, Message: "fetch " + src.Repository + " at " + src.Commit, Err: err}
 	}
 	return nil
 }

@@ -162,3 +162,56 @@ func TestJobLogStaysLive(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestJobLogBoundsRows: a log is bounded in rows as well as bytes, and a
+// run of empty lines is stored as a few rows, not one per newline.
+func TestJobLogBoundsRows(t *testing.T) {
+	tests := []struct {
+		name      string
+		lines     func(sink *logSink)
+		maxLines  int
+		wantRows  int
+		wantLast  string
+		wantAnyOf string
+	}{
+		{name: "EmptyLines", lines: func(s *logSink) {
+			s.Line("start")
+			for range 100000 {
+				s.Line("")
+			}
+			s.Line("end")
+		}, wantRows: 6, wantLast: "==> succeeded", wantAnyOf: "==> 99998 more empty lines"},
+		{name: "EmptyLinesAtTheEnd", lines: func(s *logSink) {
+			for range 10 {
+				s.Line("")
+			}
+		}, wantRows: 3, wantLast: "==> 8 more empty lines"},
+		{name: "RowCap", lines: func(s *logSink) {
+			for range 5000 {
+				s.Line("x")
+			}
+		}, maxLines: 100, wantRows: 101, wantLast: "==> succeeded", wantAnyOf: "==> log truncated: it reached 100 lines (SLIPWAY_MAX_LOG_LINES); later output is dropped"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := &memLog{}
+			w := New(Config{Security: Security{MaxLogBytes: 16 << 20, MaxLogLines: tt.maxLines}}, logQueue{log: store}, nil,
+				slog.New(slog.NewTextHandler(io.Discard, nil)))
+			sink := w.newJobLog(context.Background(), &job.Job{ID: "j"}, w.log)
+			tt.lines(sink)
+			if tt.wantLast == "==> succeeded" {
+				sink.Printf("==> succeeded")
+			}
+			sink.Close()
+			if len(store.lines) != tt.wantRows {
+				t.Errorf("%d rows stored, want %d", len(store.lines), tt.wantRows)
+			}
+			if len(store.lines) == 0 || store.lines[len(store.lines)-1] != tt.wantLast {
+				t.Errorf("log ends %q, want %q", store.lines[max(len(store.lines)-1, 0):], tt.wantLast)
+			}
+			if tt.wantAnyOf != "" && !strings.Contains(store.text(), tt.wantAnyOf) {
+				t.Errorf("log lacks %q:\n%.500s", tt.wantAnyOf, store.text())
+			}
+		})
+	}
+}

@@ -60,6 +60,7 @@ func (s *logSink) Printf(format string, args ...any) {
 func (s *logSink) Close() {
 	s.mu.Lock()
 	s.releaseHeld()
+	s.endBlankRun()
 	s.mu.Unlock()
 	close(s.done)
 	<-s.stopped

@@ -21,12 +21,15 @@ import (
 
 // Security holds a worker's defences against hostile build requests.
 type Security struct {
-	Egress          egress.Policy  // what git's http(s) traffic may reach; Egress.Hosts is the git host allowlist
-	RegistryHosts   []string       // registries images may be pushed to; empty: any
-	MaxContextBytes int64          // largest build context sent to the daemon; 0: unbounded
-	MaxContextFiles int            // most entries in a build context; 0: unbounded
-	MaxLogBytes     int64          // largest stored build log; 0: unbounded
-	Secrets         *redact.Masker // values masked in build logs besides the registry credentials
+	Egress          egress.Policy // what git's http(s) traffic may reach; Egress.Hosts is the git host allowlist
+	RegistryHosts   []string      // registries images may be pushed to; empty: any
+	MaxContextBytes int64         // largest build context sent to the daemon; 0: unbounded
+	MaxContextFiles int           // most entries in a build context; 0: unbounded
+	MaxLogBytes     int64         // largest stored build log; 0: unbounded
+	MaxLogLines     int           // most stored build log lines (rows); 0: unbounded
+	// MaxCheckoutBytes bounds a checkout's disk use, .git included; 0: unbounded.
+	MaxCheckoutBytes int64
+	Secrets          *redact.Masker // values masked in build logs besides the registry credentials
 	// TrustedLocalTags leaves push: false images on the daemon under their
 	// requested names, where later builds' FROM finds them: only for a host
 	// whose every job is trusted (one tenant).

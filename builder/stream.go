@@ -16,27 +16,9 @@ import (
 // arrives this way, inside an HTTP 200).
 func readStream(r io.Reader, onLine func(string), onAux func(json.RawMessage)) error {
 	dec := json.NewDecoder(r)
-	var partial strings.Builder
-	flush := func(text string) {
-		partial.WriteString(text)
-		s := partial.String()
-		for {
-			i := strings.IndexByte(s, '\n')
-			if i < 0 {
-				break
-			}
-			onLine(strings.TrimRight(s[:i], "\r"))
-			s = s[i+1:]
-		}
-		partial.Reset()
-		partial.WriteString(s)
-	}
-	// finish ends an unterminated last line.
-	finish := func() {
-		if partial.Len() > 0 {
-			flush("\n")
-		}
-	}
+	lines := lineSplitter{onLine: onLine}
+	flush := lines.write
+	finish := lines.finish
 	for {
 		var m jsonmessage.JSONMessage
 		if err := dec.Decode(&m); err != nil {
@@ -70,4 +52,46 @@ func readStream(r io.Reader, onLine func(string), onAux func(json.RawMessage)) e
 	}
 	finish()
 	return nil
+}
+
+// maxPartialLine bounds the output held while a line has no newline yet:
+// twice the stored line length, so the log sink can still mask a secret
+// that crosses its cut (logguard.go). The rest of such a line is dropped.
+const maxPartialLine = 2 * maxLineBytes
+
+// lineSplitter cuts a stream of text chunks into lines, holding at most
+// maxPartialLine bytes of an unfinished line, and copying each byte once.
+type lineSplitter struct {
+	onLine func(string)
+	buf    []byte
+}
+
+func (l *lineSplitter) write(text string) {
+	for text != "" {
+		i := strings.IndexByte(text, '\n')
+		part := text
+		if i >= 0 {
+			part = text[:i]
+		}
+		if room := maxPartialLine - len(l.buf); room > 0 {
+			l.buf = append(l.buf, part[:min(len(part), room)]...)
+		}
+		if i < 0 {
+			return
+		}
+		l.emit()
+		text = text[i+1:]
+	}
+}
+
+func (l *lineSplitter) emit() {
+	l.onLine(strings.TrimRight(string(l.buf), "\r"))
+	l.buf = l.buf[:0]
+}
+
+// finish ends an unterminated last line.
+func (l *lineSplitter) finish() {
+	if len(l.buf) > 0 {
+		l.emit()
+	}
 }

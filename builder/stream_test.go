@@ -1,7 +1,9 @@
 package builder
 
 import (
+	"bytes"
 	"encoding/json"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -59,5 +61,31 @@ func TestReadStream(t *testing.T) {
 				t.Errorf("aux = %q, want %q", aux, tt.aux)
 			}
 		})
+	}
+}
+
+// TestReadStreamBoundsUnterminatedLines sends 4 MiB of build output without
+// a newline in 4 KiB chunks: it must be held at most maxPartialLine bytes,
+// not buffered whole and copied again on every chunk.
+func TestReadStreamBoundsUnterminatedLines(t *testing.T) {
+	chunk, _ := json.Marshal(map[string]string{"stream": strings.Repeat("x", 4096)})
+	var stream bytes.Buffer
+	for range 1024 {
+		stream.Write(chunk)
+	}
+	stream.WriteString(`{"stream":"\nnext\n"}`)
+	var lines []string
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	err := readStream(&stream, func(l string) { lines = append(lines, l) }, nil)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 2 || len(lines[0]) != maxPartialLine || lines[1] != "next" {
+		t.Fatalf("got %d lines (first %d bytes), want a first line cut to %d bytes and \"next\"", len(lines), len(lines[0]), maxPartialLine)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
+		t.Errorf("reading 4 MiB without a newline allocated %d MiB", alloc>>20)
 	}
 }

@@ -11,7 +11,9 @@ import (
 const (
 	CodeEgressRefused   = "egress_refused"
 	CodeContextTooLarge = "context_too_large"
-	CodeRegistryRefused = "registry_refused"
+	// CodeCheckoutTooLarge: the checkout outgrew SLIPWAY_MAX_CHECKOUT_BYTES.
+	CodeCheckoutTooLarge = "checkout_too_large"
+	CodeRegistryRefused  = "registry_refused"
 )
 
 // secretNameRE matches build argument names that suggest a secret. Build

@@ -20,6 +20,8 @@ type securityConfig struct {
 	MaxContextBytes      int
 	MaxContextFiles      int
 	MaxLogBytes          int
+	MaxLogLines          int
+	MaxCheckoutBytes     int
 	RateLimit            int
 	RateBurst            int
 }
@@ -32,7 +34,9 @@ func (c *securityConfig) register(s *settings) {
 	s.Bool(&c.TrustedLocalTags, "trusted-local-tags", "SLIPWAY_TRUSTED_LOCAL_TAGS", false, "keep push: false images on the Docker daemon under their requested names, where any later build's FROM uses them (only for a single-tenant host; otherwise only under slipway.invalid/jobs/<job id>)")
 	s.Int(&c.MaxContextBytes, "max-context-bytes", "SLIPWAY_MAX_CONTEXT_BYTES", 1<<30, "largest build context sent to Docker, in bytes (0: no limit)")
 	s.Int(&c.MaxContextFiles, "max-context-files", "SLIPWAY_MAX_CONTEXT_FILES", 100000, "most files in a build context (0: no limit)")
+	s.Int(&c.MaxCheckoutBytes, "max-checkout-bytes", "SLIPWAY_MAX_CHECKOUT_BYTES", 4<<30, "largest checkout on the worker's disk, .git included, in bytes; a job over it fails with checkout_too_large (0: no limit)")
 	s.Int(&c.MaxLogBytes, "max-log-bytes", "SLIPWAY_MAX_LOG_BYTES", 16<<20, "largest stored build log per job, in bytes; truncated with a marker beyond (0: no limit)")
+	s.Int(&c.MaxLogLines, "max-log-lines", "SLIPWAY_MAX_LOG_LINES", 200000, "most stored build log lines per job (one row each); truncated with a marker beyond (0: no limit)")
 	s.Int(&c.RateLimit, "rate-limit", "SLIPWAY_RATE_LIMIT", 20, "API requests per second per caller (credential, or source address without one; 0: no limit)")
 	s.Int(&c.RateBurst, "rate-burst", "SLIPWAY_RATE_BURST", 60, "API requests a caller may make at once above the rate limit")
 }
@@ -52,7 +56,7 @@ func (c *securityConfig) validate() []error {
 		env string
 		n   int
 	}{{"SLIPWAY_MAX_CONTEXT_BYTES", c.MaxContextBytes}, {"SLIPWAY_MAX_CONTEXT_FILES", c.MaxContextFiles},
-		{"SLIPWAY_MAX_LOG_BYTES", c.MaxLogBytes}, {"SLIPWAY_RATE_LIMIT", c.RateLimit}, {"SLIPWAY_RATE_BURST", c.RateBurst}} {
+		{"SLIPWAY_MAX_LOG_BYTES", c.MaxLogBytes}, {"SLIPWAY_MAX_LOG_LINES", c.MaxLogLines}, {"SLIPWAY_MAX_CHECKOUT_BYTES", c.MaxCheckoutBytes}, {"SLIPWAY_RATE_LIMIT", c.RateLimit}, {"SLIPWAY_RATE_BURST", c.RateBurst}} {
 		if v.n < 0 {
 			errs = append(errs, fmt.Errorf("%s must be 0 or more", v.env))
 		}
@@ -68,6 +72,8 @@ func (c *securityConfig) builderSecurity(policy egress.Policy, secrets *redact.M
 		MaxContextBytes:  int64(c.MaxContextBytes),
 		MaxContextFiles:  c.MaxContextFiles,
 		MaxLogBytes:      int64(c.MaxLogBytes),
+		MaxLogLines:      c.MaxLogLines,
+		MaxCheckoutBytes: int64(c.MaxCheckoutBytes),
 		Secrets:          secrets,
 		TrustedLocalTags: c.TrustedLocalTags,
 	}
