@@ -87,7 +87,7 @@ func (s Security) checkRegistry(image string) error {
 		return &job.Failure{Code: job.CodeRegistryRefused, Message: "parse image name", Permanent: true, Err: err}
 	}
 	host := reference.Domain(named)
-	if !egress.HostAllowed(s.RegistryHosts, host) {
+	if !job.HostListed(s.RegistryHosts, host) {
 		return &job.Failure{Code: job.CodeRegistryRefused, Permanent: true,
 			Message: fmt.Sprintf("registry %s is not in SLIPWAY_REGISTRY_HOSTS (%s)", host, strings.Join(s.RegistryHosts, ", "))}
 	}

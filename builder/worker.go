@@ -207,7 +207,7 @@ func (w *Worker) loop(ctx, buildCtx context.Context) {
 		j, err := w.queue.Claim(cctx, w.cfg.Owner, w.cfg.Lease, w.cfg.ImageConcurrency)
 		cancel()
 		if err != nil {
-			if !errors.Is(err, job.ErrNotFound) {
+			if !errors.Is(err, job.ErrQueueEmpty) {
 				w.log.ErrorContext(ctx, "claim job", "err", err)
 			}
 			w.idle(ctx)
@@ -361,7 +361,7 @@ func (w *Worker) heartbeat(ctx context.Context, id string, cancelJob context.Can
 		switch {
 		case ctx.Err() != nil:
 			return
-		case errors.Is(err, job.ErrConflict):
+		case errors.Is(err, job.ErrLeaseLost):
 			cancelJob(errLeaseLost)
 			return
 		case err != nil:

@@ -41,32 +41,33 @@ func TestSubmitSurvivesRestart(t *testing.T) {
 	ctx := context.Background()
 	url := testenv.Postgres(t)
 	first := openDB(t, url)
-	j1, created, err := first.Submit(ctx, testSubmission("example.com/a", "uuid-1"))
-	if err != nil || !created {
-		t.Fatalf("first submit: created=%v err=%v", created, err)
+	r1, err := first.Submit(ctx, testSubmission("example.com/a", "uuid-1"))
+	if err != nil || !r1.Created {
+		t.Fatalf("first submit: created=%v err=%v", r1.Created, err)
 	}
+	j1 := r1.Job
 	first.Close()
 
 	second := openDB(t, url)
 	defer second.Close()
-	j2, created, err := second.Submit(ctx, testSubmission("example.com/a", "uuid-1"))
-	if err != nil || created || j2.ID != j1.ID {
-		t.Fatalf("replay after restart: job %v created=%v err=%v, want job %s", j2, created, err, j1.ID)
+	r2, err := second.Submit(ctx, testSubmission("example.com/a", "uuid-1"))
+	if err != nil || r2.Created || r2.Job.ID != j1.ID {
+		t.Fatalf("replay after restart: job %v created=%v err=%v, want job %s", r2.Job, r2.Created, err, j1.ID)
 	}
-	if _, _, err := second.Submit(ctx, testSubmission("example.com/b", "uuid-1")); !errors.Is(err, job.ErrIdempotencyMismatch) {
+	if _, err := second.Submit(ctx, testSubmission("example.com/b", "uuid-1")); !errors.Is(err, job.ErrIdempotencyMismatch) {
 		t.Errorf("same delivery, other request: %v, want ErrIdempotencyMismatch", err)
 	}
 	// Another delivery of the same build shares the queued job...
-	j3, created, err := second.Submit(ctx, testSubmission("example.com/a", "uuid-2"))
-	if err != nil || created || j3.ID != j1.ID {
-		t.Fatalf("identical build: job %v created=%v err=%v, want shared %s", j3, created, err, j1.ID)
+	r3, err := second.Submit(ctx, testSubmission("example.com/a", "uuid-2"))
+	if err != nil || r3.Created || r3.Job.ID != j1.ID {
+		t.Fatalf("identical build: job %v created=%v err=%v, want shared %s", r3.Job, r3.Created, err, j1.ID)
 	}
 	// ...until it ends; then the build runs again.
 	if _, err := second.pool.Exec(ctx, `UPDATE jobs SET state = 'succeeded' WHERE id = $1`, j1.ID); err != nil {
 		t.Fatal(err)
 	}
-	j4, created, err := second.Submit(ctx, testSubmission("example.com/a", "uuid-3"))
-	if err != nil || !created || j4.ID == j1.ID {
-		t.Fatalf("after the first ended: job %v created=%v err=%v, want a new job", j4, created, err)
+	r4, err := second.Submit(ctx, testSubmission("example.com/a", "uuid-3"))
+	if err != nil || !r4.Created || r4.Job.ID == j1.ID {
+		t.Fatalf("after the first ended: job %v created=%v err=%v, want a new job", r4.Job, r4.Created, err)
 	}
 }

@@ -2,14 +2,13 @@ package db
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"slices"
 	"sync"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/slipwayci/slipway/job"
@@ -50,17 +49,16 @@ func newIntakeBatch(pool *pgxpool.Pool) *intakeBatch {
 
 // intakeCall is one caller's submission.
 type intakeCall struct {
-	ctx  context.Context
-	sub  job.Submission
-	id   uuid.UUID
-	spec []byte // the spec as stored
+	ctx context.Context
+	sub job.Submission
+	row *newJob
 	// done carries the outcome, or the turn to write the next batch. It is
 	// buffered, so a writer never waits for a caller.
 	done chan intakeResult
 }
 
 type intakeResult struct {
-	job *job.Job
+	res job.Submitted
 	err error
 	// alone: the batch did not create this row; the caller settles it on
 	// its own (an identical in-flight build to share, or a row Postgres
@@ -71,11 +69,12 @@ type intakeResult struct {
 
 // submit creates sub's job in a shared commit, or shares the identical
 // in-flight job as createOrShare does.
-func (b *intakeBatch) submit(ctx context.Context, sub job.Submission) (*job.Job, bool, error) {
-	c, err := newIntakeCall(ctx, sub)
+func (b *intakeBatch) submit(ctx context.Context, sub job.Submission) (job.Submitted, error) {
+	row, err := newRow(sub)
 	if err != nil {
-		return nil, false, err
+		return job.Submitted{}, err
 	}
+	c := &intakeCall{ctx: ctx, sub: sub, row: row, done: make(chan intakeResult, 1)}
 	b.mu.Lock()
 	lead := b.writers < b.maxWriters
 	if lead {
@@ -96,27 +95,15 @@ func (b *intakeBatch) submit(ctx context.Context, sub job.Submission) (*job.Job,
 	return b.settle(c, <-c.done)
 }
 
-func newIntakeCall(ctx context.Context, sub job.Submission) (*intakeCall, error) {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return nil, err
-	}
-	spec, err := json.Marshal(sub.Spec)
-	if err != nil {
-		return nil, err
-	}
-	return &intakeCall{ctx: ctx, sub: sub, id: id, spec: spec, done: make(chan intakeResult, 1)}, nil
-}
-
 // settle turns a batch's answer into Submit's.
-func (b *intakeBatch) settle(c *intakeCall, res intakeResult) (*job.Job, bool, error) {
+func (b *intakeBatch) settle(c *intakeCall, res intakeResult) (job.Submitted, error) {
 	switch {
 	case res.err != nil:
-		return nil, false, res.err
+		return job.Submitted{}, res.err
 	case res.alone:
-		return createOrShare(c.ctx, b.pool, c.sub)
+		return submitTx(c.ctx, b.pool, c.sub)
 	}
-	return res.job, true, nil
+	return res.res, nil
 }
 
 // wait waits for c's outcome or its turn to write. A caller that gives up
@@ -200,8 +187,8 @@ func (b *intakeBatch) write(ctx context.Context, batch []*intakeCall) {
 		return
 	}
 	for _, c := range live {
-		if j, ok := jobs[c.id]; ok {
-			c.done <- intakeResult{job: j}
+		if res, ok := jobs[c.row.id]; ok {
+			c.done <- intakeResult{res: res}
 			continue
 		}
 		// Its build key matched an in-flight job, maybe one of this batch.
@@ -209,62 +196,24 @@ func (b *intakeBatch) write(ctx context.Context, batch []*intakeCall) {
 	}
 }
 
-// insert writes the batch in one statement: one implicit transaction, one
-// commit. Rows whose build key conflicts with an in-flight job, or with an
-// earlier row of the batch, are skipped. It returns the new jobs by id.
-func (b *intakeBatch) insert(ctx context.Context, batch []*intakeCall) (map[uuid.UUID]*job.Job, error) {
-	n := len(batch)
-	var (
-		ids       = make([]pgtype.UUID, n)
-		specs     = make([][]byte, n)
-		sources   = make([]string, n)
-		repos     = make([]string, n)
-		commits   = make([]string, n)
-		images    = make([]string, n)
-		priority  = make([]int32, n)
-		refs      = make([]string, n)
-		buildKeys = make([]string, n)
-	)
+// insert writes the batch in one statement, and so one commit; with jobs
+// that supersede others, in one transaction with the statement that cancels
+// them. It returns the new jobs by id.
+func (b *intakeBatch) insert(ctx context.Context, batch []*intakeCall) (map[uuid.UUID]job.Submitted, error) {
+	rows := make([]*newJob, len(batch))
+	tx := false
 	for i, c := range batch {
-		s := &c.sub.Spec
-		ids[i], specs[i], buildKeys[i] = pgtype.UUID{Bytes: c.id, Valid: true}, c.spec, c.sub.BuildKey
-		sources[i], repos[i], commits[i] = s.Trigger.System, s.Source.Repository, s.Source.Commit
-		images[i], priority[i], refs[i] = s.Image.Name, int32(s.Priority), s.Source.Ref
+		rows[i] = c.row
+		tx = tx || c.row.supersede
 	}
-	// RETURNING leaves the spec out: the caller has it, and sending it back
-	// costs both sides more than the insert. The columns it leaves out
-	// besides are NULL or zero in a new row.
-	rows, err := b.pool.Query(ctx, `
-		INSERT INTO jobs (id, spec, source, repository, commit_sha, image_name, priority, source_ref, build_key)
-		SELECT id, spec, source, repository, commit_sha, image_name, priority, source_ref, nullif(build_key, '')
-		FROM unnest($1::uuid[], $2::jsonb[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[], $9::text[])
-			AS r (id, spec, source, repository, commit_sha, image_name, priority, source_ref, build_key)
-		ON CONFLICT (build_key) WHERE build_key IS NOT NULL AND state IN ('queued', 'running') DO NOTHING
-		RETURNING id, state, attempt, created_at, max_attempts, attempts`,
-		ids, specs, sources, repos, commits, images, priority, refs, buildKeys)
-	if err != nil {
-		return nil, err
+	if !tx {
+		return createJobs(ctx, b.pool, rows)
 	}
-	defer rows.Close()
-	out := make(map[uuid.UUID]*job.Job, n)
-	for rows.Next() {
-		var (
-			id uuid.UUID
-			j  job.Job
-		)
-		if err := rows.Scan(&id, &j.State, &j.Attempt, &j.CreatedAt, &j.MaxAttempts, &j.Attempts); err != nil {
-			return nil, err
-		}
-		j.ID = id.String()
-		out[id] = &j
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	for _, c := range batch {
-		if j, ok := out[c.id]; ok {
-			j.Spec = c.sub.Spec
-		}
-	}
-	return out, nil
+	var out map[uuid.UUID]job.Submitted
+	err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+		var err error
+		out, err = createJobs(ctx, tx, rows)
+		return err
+	})
+	return out, err
 }

@@ -28,9 +28,10 @@ func intakeSub(n int) job.Submission {
 }
 
 type submitted struct {
-	job     *job.Job
-	created bool
-	err     error
+	job        *job.Job
+	created    bool
+	superseded int
+	err        error
 }
 
 // submitAll submits subs concurrently, each with its own context, and
@@ -40,8 +41,8 @@ func submitAll(d *DB, ctxs []context.Context, subs []job.Submission) []submitted
 	var wg sync.WaitGroup
 	for i, sub := range subs {
 		wg.Go(func() {
-			j, created, err := d.Submit(ctxs[i], sub)
-			out[i] = submitted{j, created, err}
+			res, err := d.Submit(ctxs[i], sub)
+			out[i] = submitted{res.Job, res.Created, res.Superseded, err}
 		})
 	}
 	wg.Wait()
@@ -253,10 +254,11 @@ func TestSubmitDuplicatesInOneBatch(t *testing.T) {
 func TestSubmitMixedBatch(t *testing.T) {
 	d := openTestDB(t)
 	ctx := context.Background()
-	inflight, created, err := d.Submit(ctx, intakeSub(7))
-	if err != nil || !created {
-		t.Fatalf("first submit: created=%v err=%v", created, err)
+	first, err := d.Submit(ctx, intakeSub(7))
+	if err != nil || !first.Created {
+		t.Fatalf("first submit: created=%v err=%v", first.Created, err)
 	}
+	inflight := first.Job
 	noKey := intakeSub(8)
 	noKey.BuildKey = ""
 	bad := intakeSub(9)
@@ -363,5 +365,61 @@ func assertCancelledOnly(t *testing.T, d *DB, got []submitted, what string) {
 	}
 	if c := countJobs(t, d); c != 2 {
 		t.Errorf("%d jobs stored, want 2", c)
+	}
+}
+
+// TestSupersedeInBatch: jobs for one image and ref in one group commit
+// supersede the older queued job and each other, in the commit that creates
+// them; the newest stays queued.
+func TestSupersedeInBatch(t *testing.T) {
+	d := openTestDB(t)
+	ctx := context.Background()
+	older := intakeSub(1)
+	if _, err := d.Submit(ctx, older); err != nil {
+		t.Fatal(err)
+	}
+	var subs []job.Submission
+	for n := 2; n <= 4; n++ {
+		sub := intakeSub(n)
+		sub.Supersede = true
+		subs = append(subs, sub)
+	}
+	other := intakeSub(5)
+	other.Spec.Source.Ref = "refs/heads/dev"
+	other.Supersede = true
+	subs = append(subs, other)
+	got := batched(t, d, background(len(subs)), subs)
+
+	var newest string
+	for i, g := range got[:3] {
+		if g.err != nil || !g.created {
+			t.Fatalf("submit %d: created=%v err=%v", i, g.created, g.err)
+		}
+		newest = max(newest, g.job.ID)
+	}
+	superseded := 0
+	for _, g := range got {
+		superseded += g.superseded
+	}
+	if superseded != 3 {
+		t.Errorf("%d jobs reported superseded, want 3 (the older one and two of the batch)", superseded)
+	}
+	var states []string
+	for _, g := range got[:3] {
+		s := stored(t, d, g.job.ID)
+		if want := job.StateCanceled; g.job.ID != newest && (s.State != want || s.Error.Code != job.CodeSuperseded) {
+			t.Errorf("batch job %s = %s %+v, want superseded by %s", s.ID, s.State, s.Error, newest)
+		}
+		states = append(states, string(s.State))
+	}
+	if s := stored(t, d, newest); s.State != job.StateQueued {
+		t.Errorf("newest job %s = %s, want queued (states %v)", newest, s.State, states)
+	}
+	if s := stored(t, d, got[3].job.ID); s.State != job.StateQueued {
+		t.Errorf("job for another ref = %s, want queued", s.State)
+	}
+	var olderState job.State
+	if err := d.pool.QueryRow(ctx, `SELECT state FROM jobs WHERE commit_sha = $1`, older.Spec.Source.Commit).Scan(&olderState); err != nil || olderState != job.StateCanceled {
+		t.Errorf("older job = %s, %v; want canceled", olderState, err)
 	}
 }

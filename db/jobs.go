@@ -12,7 +12,7 @@ import (
 )
 
 const jobColumns = `id, state, spec, attempt, created_at, started_at, finished_at, result, error_code, error_message,
-	max_attempts, attempts, cancel_requested, retry_of, retried_by, coalesce(owner, ''), logs_pruned_at`
+	max_attempts, attempts, cancel_requested, retry_of, retried_by, coalesce(owner, ''), logs_pruned_at, project`
 
 func scanJob(row pgx.Row) (*job.Job, error) {
 	var (
@@ -26,7 +26,7 @@ func scanJob(row pgx.Row) (*job.Job, error) {
 		retryBy *uuid.UUID
 	)
 	if err := row.Scan(&id, &j.State, &spec, &j.Attempt, &j.CreatedAt, &j.StartedAt, &j.FinishedAt, &result, &errCode, &errMsg,
-		&j.MaxAttempts, &j.Attempts, &j.CancelRequested, &retryOf, &retryBy, &j.Owner, &j.LogsPrunedAt); err != nil {
+		&j.MaxAttempts, &j.Attempts, &j.CancelRequested, &retryOf, &retryBy, &j.Owner, &j.LogsPrunedAt, &j.Project); err != nil {
 		return nil, translate(err)
 	}
 	j.ID = id.String()
@@ -59,30 +59,6 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
-}
-
-// CreateJob commits a new queued job for spec and returns it.
-func (d *DB) CreateJob(ctx context.Context, spec job.Spec) (*job.Job, error) {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return nil, fmt.Errorf("create job: %w", err)
-	}
-	body, err := json.Marshal(spec)
-	if err != nil {
-		return nil, fmt.Errorf("create job: %w", err)
-	}
-	row := d.pool.QueryRow(ctx, `
-		INSERT INTO jobs (id, spec, source, repository, commit_sha, image_name, priority, source_ref)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-		RETURNING `+jobColumns,
-		id, body, spec.Trigger.System, spec.Source.Repository, spec.Source.Commit, spec.Image.Name,
-		spec.Priority, spec.Source.Ref)
-	j, err := scanJob(row)
-	if err != nil {
-		return nil, fmt.Errorf("create job: %w", err)
-	}
-	d.wake()
-	return j, nil
 }
 
 // Job returns the job with the given id, or job.ErrNotFound.

@@ -44,10 +44,11 @@ func TestJobLifecycle(t *testing.T) {
 	ctx := context.Background()
 	d := MustOpen(t)
 
-	created, err := d.CreateJob(ctx, spec(1))
+	sub, err := d.Submit(ctx, job.Submission{Spec: spec(1), Source: job.SystemAPI})
 	if err != nil {
 		t.Fatal(err)
 	}
+	created := sub.Job
 	if created.State != job.StateQueued || created.Attempt != 0 || created.StartedAt != nil {
 		t.Fatalf("created = %+v", created)
 	}
@@ -63,8 +64,8 @@ func TestJobLifecycle(t *testing.T) {
 	if claimed.ID != created.ID || claimed.State != job.StateRunning || claimed.Attempt != 1 || claimed.StartedAt == nil {
 		t.Fatalf("claimed = %+v", claimed)
 	}
-	if _, err := d.Claim(ctx, "w2", time.Minute, 0); !errors.Is(err, job.ErrNotFound) {
-		t.Fatalf("second Claim() = %v, want ErrNotFound", err)
+	if _, err := d.Claim(ctx, "w2", time.Minute, 0); !errors.Is(err, job.ErrQueueEmpty) {
+		t.Fatalf("second Claim() = %v, want ErrQueueEmpty", err)
 	}
 
 	if err := d.AppendLog(ctx, created.ID, []string{"one", "two"}); err != nil {
@@ -80,8 +81,8 @@ func TestJobLifecycle(t *testing.T) {
 		t.Errorf("Log(2) = %q, %v", text, err)
 	}
 
-	if err := d.Succeed(ctx, created.ID, "w2", job.Result{}); !errors.Is(err, job.ErrConflict) {
-		t.Errorf("Succeed by a non-owner = %v, want ErrConflict", err)
+	if err := d.Succeed(ctx, created.ID, "w2", job.Result{}); !errors.Is(err, job.ErrLeaseLost) {
+		t.Errorf("Succeed by a non-owner = %v, want ErrLeaseLost", err)
 	}
 	res := job.Result{Digest: "sha256:abc", Images: []string{"registry.example.com/app:latest"}}
 	if err := d.Succeed(ctx, created.ID, "w1", res); err != nil {
@@ -91,8 +92,8 @@ func TestJobLifecycle(t *testing.T) {
 	if err != nil || done.State != job.StateSucceeded || done.Result == nil || done.Result.Digest != "sha256:abc" || done.FinishedAt == nil {
 		t.Fatalf("finished = %+v, %v", done, err)
 	}
-	if _, err := d.Fail(ctx, created.ID, "w1", job.Error{Code: "x"}, 0); !errors.Is(err, job.ErrConflict) {
-		t.Errorf("Fail after Succeed = %v, want ErrConflict", err)
+	if _, err := d.Fail(ctx, created.ID, "w1", job.Error{Code: "x"}, 0); !errors.Is(err, job.ErrLeaseLost) {
+		t.Errorf("Fail after Succeed = %v, want ErrLeaseLost", err)
 	}
 }
 
@@ -115,7 +116,7 @@ func TestClaimIsExclusive(t *testing.T) {
 	d := MustOpen(t)
 	const jobs, workers = 60, 8
 	for i := range jobs {
-		if _, err := d.CreateJob(ctx, spec(i)); err != nil {
+		if _, err := d.Submit(ctx, job.Submission{Spec: spec(i), Source: job.SystemAPI}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -129,7 +130,7 @@ func TestClaimIsExclusive(t *testing.T) {
 		wg.Go(func() {
 			for {
 				j, err := d.Claim(ctx, owner, time.Minute, 0)
-				if errors.Is(err, job.ErrNotFound) {
+				if errors.Is(err, job.ErrQueueEmpty) {
 					return
 				}
 				if err != nil {

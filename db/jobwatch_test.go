@@ -79,10 +79,11 @@ func TestWatchJobsReportsWhatTheAPIShows(t *testing.T) {
 
 	j := mustCreate(t, other, testSpec("r/a", "", 1))
 	silentThen("create")
-	withCallback, _, err := other.Submit(ctx, job.Submission{Spec: testSpec("r/b", "", 0), BuildKey: "k", CallbackURL: "https://ci.example.com/done"})
+	res, err := other.Submit(ctx, job.Submission{Spec: testSpec("r/b", "", 0), BuildKey: "k", CallbackURL: "https://ci.example.com/done"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	withCallback := res.Job
 	silentThen("create with a callback")
 
 	claimed, err := other.Claim(ctx, "w1", time.Minute, 0)
@@ -108,9 +109,9 @@ func TestWatchJobsReportsWhatTheAPIShows(t *testing.T) {
 	changed("canceled", j.ID)
 
 	// A second delivery shares the queued job and adds its own callback.
-	shared, created, err := other.Submit(ctx, job.Submission{Spec: testSpec("r/b", "", 0), BuildKey: "k", CallbackURL: "https://ci.example.com/other"})
-	if err != nil || created || shared.ID != withCallback.ID {
-		t.Fatalf("second delivery = %v, %v, %v; want the shared job %s", shared, created, err, withCallback.ID)
+	shared, err := other.Submit(ctx, job.Submission{Spec: testSpec("r/b", "", 0), BuildKey: "k", CallbackURL: "https://ci.example.com/other"})
+	if err != nil || shared.Created || shared.Job.ID != withCallback.ID {
+		t.Fatalf("second delivery = %v, %v, %v; want the shared job %s", shared.Job, shared.Created, err, withCallback.ID)
 	}
 	changed("callback added to a shared job", withCallback.ID)
 	if _, err := other.Cancel(ctx, withCallback.ID); err != nil {

@@ -49,7 +49,7 @@ func (d *DB) ListJobs(ctx context.Context, q job.ListQuery) ([]*job.Job, error) 
 		}
 	}
 	if q.Project != "" {
-		where = append(where, "spec->>'project' = "+arg(q.Project))
+		where = append(where, "project = "+arg(q.Project))
 	}
 	if !q.CreatedAfter.IsZero() {
 		where = append(where, "created_at > "+arg(q.CreatedAfter))

@@ -20,7 +20,7 @@ const (
 )
 
 // Claim takes the best queued job for owner, marks it running under a lease,
-// and returns it; it returns job.ErrNotFound when nothing is waiting. One
+// and returns it; it returns job.ErrQueueEmpty when nothing is waiting. One
 // statement, so two workers can never take the same job. perImage > 0 skips
 // images that already have that many builds running; concurrent claims can
 // overshoot it by the number of claims in flight.
@@ -42,15 +42,14 @@ func (d *DB) Claim(ctx context.Context, owner string, lease time.Duration, perIm
 		RETURNING `+jobColumns,
 		owner, lease, perImage)
 	j, err := scanJob(row)
+	if errors.Is(err, job.ErrNotFound) {
+		return nil, job.ErrQueueEmpty
+	}
 	if err != nil {
 		return nil, fmt.Errorf("claim job: %w", err)
 	}
 	return j, nil
 }
-
-// ErrLeaseLost is returned when a job is no longer running under the owner
-// that asks: its lease expired and another process took it back.
-var ErrLeaseLost = fmt.Errorf("%w: lease lost", job.ErrConflict)
 
 // Heartbeat renews owner's lease on a running job and reports whether a
 // cancel was requested.
@@ -60,7 +59,7 @@ func (d *DB) Heartbeat(ctx context.Context, id, owner string, lease time.Duratio
 		WHERE id = $1 AND owner = $2 AND state = 'running'
 		RETURNING cancel_requested`, id, owner, lease).Scan(&cancel)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return false, fmt.Errorf("renew lease of job %s: %w", id, ErrLeaseLost)
+		return false, fmt.Errorf("renew lease of job %s: %w", id, job.ErrLeaseLost)
 	}
 	if err != nil {
 		return false, fmt.Errorf("renew lease of job %s: %w", id, translate(err))
@@ -115,7 +114,7 @@ func (d *DB) Fail(ctx context.Context, id, owner string, e job.Error, retryIn ti
 		RETURNING cur.next_state`,
 		id, owner, e.Code, e.Message, retryIn >= 0, max(retryIn, 0)).Scan(&state)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", fmt.Errorf("fail job %s: %w", id, ErrLeaseLost)
+		return "", fmt.Errorf("fail job %s: %w", id, job.ErrLeaseLost)
 	}
 	if err != nil {
 		return "", fmt.Errorf("fail job %s: %w", id, translate(err))
@@ -162,7 +161,7 @@ func (d *DB) end(ctx context.Context, id, owner, sql string, arg any) error {
 		return fmt.Errorf("finish job %s: %w", id, translate(err))
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("finish job %s: %w", id, ErrLeaseLost)
+		return fmt.Errorf("finish job %s: %w", id, job.ErrLeaseLost)
 	}
 	return nil
 }
@@ -269,64 +268,6 @@ func (d *DB) Cancel(ctx context.Context, id string) (*job.Job, error) {
 		return nil, fmt.Errorf("cancel job %s: %w", id, translate(err))
 	}
 	return j, nil
-}
-
-// Retry queues a new job with a finished job's request, linked both ways
-// (retry_of on the new job, retried_by on the old one), and returns it.
-func (d *DB) Retry(ctx context.Context, id string) (*job.Job, error) {
-	uid, err := uuid.Parse(id)
-	if err != nil {
-		return nil, job.ErrNotFound
-	}
-	newID, err := uuid.NewV7()
-	if err != nil {
-		return nil, fmt.Errorf("retry job: %w", err)
-	}
-	j, err := scanJob(d.pool.QueryRow(ctx, `
-		WITH old AS (
-			SELECT * FROM jobs
-			WHERE id = $1 AND state IN ('succeeded', 'failed', 'canceled') AND retried_by IS NULL
-			FOR UPDATE
-		), created AS (
-			INSERT INTO jobs (id, spec, source, repository, commit_sha, image_name, priority, max_attempts, source_ref, retry_of)
-			SELECT $2, spec, source, repository, commit_sha, image_name, priority, max_attempts, source_ref, id FROM old
-			RETURNING *
-		), linked AS (
-			UPDATE jobs SET retried_by = created.id FROM created WHERE jobs.id = created.retry_of
-		)
-		SELECT `+jobColumns+` FROM created`, uid, newID))
-	if errors.Is(err, job.ErrNotFound) {
-		old, err := d.Job(ctx, id)
-		switch {
-		case err != nil:
-			return nil, fmt.Errorf("retry job: %w", err)
-		case !old.State.Terminal():
-			return nil, fmt.Errorf("retry job %s: %w: it has not finished", id, job.ErrConflict)
-		}
-		return nil, fmt.Errorf("retry job %s: %w", id, job.ErrAlreadyRetried)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("retry job %s: %w", id, err)
-	}
-	d.wake()
-	return j, nil
-}
-
-// Supersede cancels the queued jobs for the same image and ref as newer,
-// which were queued before it; it returns how many.
-func (d *DB) Supersede(ctx context.Context, newer *job.Job) (int, error) {
-	if newer.Source.Ref == "" {
-		return 0, nil
-	}
-	tag, err := d.pool.Exec(ctx, `
-		UPDATE jobs SET state = 'canceled', finished_at = now(), error_code = $4,
-			error_message = 'superseded by job ' || $1
-		WHERE state = 'queued' AND image_name = $2 AND source_ref = $3 AND id < $1::uuid`,
-		newer.ID, newer.Image.Name, newer.Source.Ref, job.CodeSuperseded)
-	if err != nil {
-		return 0, fmt.Errorf("supersede jobs: %w", translate(err))
-	}
-	return int(tag.RowsAffected()), nil
 }
 
 // wake tells RunNotifier that a job was queued; it never blocks.

@@ -38,11 +38,11 @@ func testSpec(image, ref string, priority int) job.Spec {
 
 func mustCreate(t *testing.T, d *DB, s job.Spec) *job.Job {
 	t.Helper()
-	j, err := d.CreateJob(context.Background(), s)
+	res, err := d.Submit(context.Background(), job.Submission{Spec: s, Source: job.SystemAPI})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return j
+	return res.Job
 }
 
 func TestClaimOrderAndImageLimit(t *testing.T) {
@@ -60,7 +60,7 @@ func TestClaimOrderAndImageLimit(t *testing.T) {
 	if got, err = d.Claim(ctx, "w1", time.Minute, 1); err != nil || got.ID != other.ID {
 		t.Fatalf("second claim = %v, %v; want %s of another image", got, err, other.ID)
 	}
-	if _, err = d.Claim(ctx, "w1", time.Minute, 1); !errors.Is(err, job.ErrNotFound) {
+	if _, err = d.Claim(ctx, "w1", time.Minute, 1); !errors.Is(err, job.ErrQueueEmpty) {
 		t.Fatalf("third claim: %v, want not found while r/a is at its limit", err)
 	}
 	if got, err = d.Claim(ctx, "w1", time.Minute, 0); err != nil || got.ID != low.ID {
@@ -104,10 +104,10 @@ func TestFailRetriesAndReclaim(t *testing.T) {
 	if got.State != job.StateQueued || len(got.Attempts) != 1 || got.Attempts[0].Error.Code != job.CodeLeaseExpired {
 		t.Fatalf("job after reclaim = %s, attempts %+v", got.State, got.Attempts)
 	}
-	if err := d.Succeed(ctx, k.ID, "dead", job.Result{}); !errors.Is(err, ErrLeaseLost) {
+	if err := d.Succeed(ctx, k.ID, "dead", job.Result{}); !errors.Is(err, job.ErrLeaseLost) {
 		t.Errorf("late success: %v, want lease lost", err)
 	}
-	if _, err := d.Heartbeat(ctx, k.ID, "dead", time.Minute); !errors.Is(err, ErrLeaseLost) {
+	if _, err := d.Heartbeat(ctx, k.ID, "dead", time.Minute); !errors.Is(err, job.ErrLeaseLost) {
 		t.Errorf("late heartbeat: %v, want lease lost", err)
 	}
 }
@@ -117,10 +117,13 @@ func TestQueueTTLAndSupersede(t *testing.T) {
 	ctx := context.Background()
 	old := mustCreate(t, d, testSpec("r/a", "refs/heads/main", 0))
 	otherRef := mustCreate(t, d, testSpec("r/a", "refs/heads/dev", 0))
-	newer := mustCreate(t, d, testSpec("r/a", "refs/heads/main", 0))
-	if n, err := d.Supersede(ctx, newer); err != nil || n != 1 {
-		t.Fatalf("supersede = %d, %v; want 1", n, err)
+	// Submitted with a delivery id, so it takes the transaction path.
+	res, err := d.Submit(ctx, job.Submission{Spec: testSpec("r/a", "refs/heads/main", 0), Source: job.SystemAPI,
+		DeliveryID: "d1", Supersede: true})
+	if err != nil || res.Superseded != 1 {
+		t.Fatalf("submit superseding = %+v, %v; want 1 superseded", res, err)
 	}
+	newer := res.Job
 	if got, _ := d.Job(ctx, old.ID); got.State != job.StateCanceled || got.Error.Code != job.CodeSuperseded || !strings.Contains(got.Error.Message, newer.ID) {
 		t.Errorf("older job = %s %+v, want canceled, superseded by %s", got.State, got.Error, newer.ID)
 	}

@@ -2,6 +2,7 @@ package job
 
 import (
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 )
@@ -11,6 +12,22 @@ import (
 var (
 	ErrNotFound = errors.New("not found")
 	ErrConflict = errors.New("conflict")
+
+	// ErrFinished is returned for an action that needs an unfinished job.
+	ErrFinished = fmt.Errorf("%w: the job has already finished", ErrConflict)
+	// ErrAlreadyRetried is returned when a finished job has been retried before.
+	ErrAlreadyRetried = fmt.Errorf("%w: the job has already been retried", ErrConflict)
+	// ErrIdempotencyMismatch is a delivery id reused for a different request.
+	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
+)
+
+// Queue outcomes a worker acts on.
+var (
+	// ErrQueueEmpty: no queued job can be claimed now.
+	ErrQueueEmpty = errors.New("no job to claim")
+	// ErrLeaseLost: the job is no longer running under the worker that asks;
+	// its lease expired and another process took it back.
+	ErrLeaseLost = errors.New("lease lost")
 )
 
 // FieldError says what is wrong with one field of a request.
@@ -45,15 +62,6 @@ func (e *ValidationError) err() error {
 	sort.SliceStable(e.Fields, func(i, j int) bool { return e.Fields[i].Field < e.Fields[j].Field })
 	return e
 }
-
-// Failure codes recorded on failed jobs.
-const (
-	CodeFetch    = "fetch_failed"
-	CodeContext  = "context_invalid"
-	CodeBuild    = "build_failed"
-	CodePush     = "push_failed"
-	CodeInternal = "internal"
-)
 
 // Failure is a build failure with a code users can act on. Permanent failures
 // are not retried.

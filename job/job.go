@@ -116,5 +116,6 @@ type Job struct {
 	RetryOf         *string    `json:"retry_of"`
 	RetriedBy       *string    `json:"retried_by"`
 	Owner           string     `json:"worker,omitempty"`         // the worker holding the lease while running
+	Project         string     `json:"project,omitempty"`        // the project that supplied defaults
 	LogsPrunedAt    *time.Time `json:"logs_pruned_at,omitempty"` // when log retention deleted the log
 }

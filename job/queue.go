@@ -5,22 +5,6 @@ import (
 	"time"
 )
 
-// Failure codes of the queue itself.
-const (
-	CodeTimeout      = "timeout"       // the build ran past its timeout
-	CodeLeaseExpired = "lease_expired" // the worker stopped renewing its lease (it died or lost the database)
-	CodeReleased     = "released"      // the worker shut down and handed the job back
-	CodeQueueExpired = "queue_expired" // nobody picked the job up within the queue TTL
-	CodeSuperseded   = "superseded"    // a newer commit for the same ref and image was queued
-	CodeCanceled     = "canceled"      // a user canceled the job
-)
-
-// ErrFinished is returned for an action that needs an unfinished job.
-var ErrFinished = fmt.Errorf("%w: the job has already finished", ErrConflict)
-
-// ErrAlreadyRetried is returned when a finished job has been retried before.
-var ErrAlreadyRetried = fmt.Errorf("%w: the job has already been retried", ErrConflict)
-
 // Attempt is one run of a job by a worker, as shown to users.
 type Attempt struct {
 	Attempt    int        `json:"attempt"`

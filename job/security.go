@@ -7,15 +7,6 @@ import (
 	"strings"
 )
 
-// Failure codes of Slipway's defences against hostile requests.
-const (
-	CodeEgressRefused   = "egress_refused"
-	CodeContextTooLarge = "context_too_large"
-	// CodeCheckoutTooLarge: the checkout outgrew SLIPWAY_MAX_CHECKOUT_BYTES.
-	CodeCheckoutTooLarge = "checkout_too_large"
-	CodeRegistryRefused  = "registry_refused"
-)
-
 // secretNameRE matches build argument names that suggest a secret. Build
 // args are recorded in the image history, so a secret passed as one leaks.
 var secretNameRE = regexp.MustCompile(`(?i)(TOKEN|SECRET|PASSWORD|PASSWD|PASS|PWD|KEY|CREDENTIAL|AUTH|PRIVATE|CERT)`)
@@ -40,11 +31,15 @@ func secretArgWarnings(args map[string]string) []string {
 	return out
 }
 
-// hostListed reports whether host matches an entry of list: an exact name
+// HostListed reports whether host matches an entry of list: an exact name
 // (with port, if it has one), or ".example.com" for any name below
-// example.com. internal/egress applies the same rule to connections.
-func hostListed(list []string, host string) bool {
+// example.com. Comparison ignores case and a trailing dot. It is the one
+// host rule: the registry allowlist here, and internal/egress for connections.
+func HostListed(list []string, host string) bool {
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "" {
+		return false
+	}
 	for _, h := range list {
 		h = strings.TrimSuffix(strings.ToLower(h), ".")
 		if h == host || (len(h) > 1 && h[0] == '.' && strings.HasSuffix(host, h)) {

@@ -70,3 +70,21 @@ func TestNormalizeRefusesRepositoryCredentials(t *testing.T) {
 		}
 	}
 }
+
+func TestHostListed(t *testing.T) {
+	list := []string{"git.example.com", ".corp.example"}
+	for host, want := range map[string]bool{
+		"git.example.com":      true,
+		"GIT.example.com.":     true,
+		"a.corp.example":       true,
+		"a.b.corp.example":     true,
+		"corp.example":         false,
+		"evilcorp.example":     false,
+		"git.example.com.evil": false,
+		"":                     false,
+	} {
+		if got := HostListed(list, host); got != want {
+			t.Errorf("HostListed(%q) = %v, want %v", host, got, want)
+		}
+	}
+}

@@ -4,13 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"net/url"
 	"time"
 )
-
-// ErrIdempotencyMismatch is a delivery id reused for a different request.
-var ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
 
 // Submission is a validated spec with what decides whether it makes a new job.
 type Submission struct {
@@ -22,6 +18,17 @@ type Submission struct {
 	Fingerprint string // what a replay of the delivery must match
 	BuildKey    string // identical in-flight builds share one job; "" turns that off
 	CallbackURL string // told the job's outcome when it ends
+	Project     string // the project that supplied defaults, recorded on the job
+	Supersede   bool   // the new job cancels older queued ones for its ref and image
+}
+
+// Submitted is what became of a submission.
+type Submitted struct {
+	Job *Job
+	// Created is false for a replayed delivery or a shared identical build.
+	Created bool
+	// Superseded counts the older queued jobs the new one canceled.
+	Superseded int
 }
 
 // Fingerprint digests the parts of a request that decide what is built and

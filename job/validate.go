@@ -88,7 +88,7 @@ func (s *Spec) Normalize(p Policy) error {
 	s.validateImage(v)
 	// Checked first: parsing the name again costs as much as the rest of Normalize.
 	if len(p.RegistryHosts) > 0 {
-		if name, err := reference.ParseNormalizedNamed(s.Image.Name); err == nil && !hostListed(p.RegistryHosts, reference.Domain(name)) {
+		if name, err := reference.ParseNormalizedNamed(s.Image.Name); err == nil && !HostListed(p.RegistryHosts, reference.Domain(name)) {
 			v.add("image.name", "registry "+quote(reference.Domain(name))+" is not allowed (allowed: "+strings.Join(p.RegistryHosts, ", ")+")")
 		}
 	}

@@ -36,7 +36,7 @@ const bambooHint = " (Bamboo's Build template sends no repository or commit: use
 
 // parseBamboo reads a delivery to /api/v1/hooks/bamboo: the native request or
 // a Bamboo webhook. A non-nil ignored means no build is wanted.
-func parseBamboo(data []byte) (*intake, *ignored, error) {
+func parseBamboo(data []byte) (*job.Delivery, *ignored, error) {
 	if isNative(data) {
 		in, err := parseNative(data, job.SystemBamboo)
 		return in, nil, err
@@ -52,10 +52,10 @@ func parseBamboo(data []byte) (*intake, *ignored, error) {
 	if st := strings.ToUpper(b.Status); st != "SUCCESS" && st != "SUCCESSFUL" {
 		return nil, &ignored{Status: "ignored", Reason: fmt.Sprintf("status %q starts no build: only SUCCESS does", b.Status)}, nil
 	}
-	in := &intake{system: job.SystemBamboo, deliveryID: w.UUID, missingHint: bambooHint, branch: substituted(w.Branch)}
+	in := &job.Delivery{System: job.SystemBamboo, ID: w.UUID, MissingHint: bambooHint, Branch: substituted(w.Branch)}
 	planKey, number := splitResultKey(b.BuildResultKey)
-	in.projects = planKeys(planKey)
-	r := &in.req
+	in.Projects = planKeys(planKey)
+	r := &in.Request
 	r.Source = job.Source{Repository: substituted(w.RepositoryURL), Commit: substituted(w.Revision), Ref: branchRef(substituted(w.Branch))}
 	r.Trigger = job.Trigger{System: job.SystemBamboo, Job: planKey, BuildNumber: number, URL: substituted(w.BuildResultsURL)}
 	return in, nil, nil

@@ -43,7 +43,7 @@ var defaultJenkinsRule = jenkinsRule{phases: []string{"COMPLETED", "FINALIZED"},
 
 // parseJenkins reads a delivery to /api/v1/hooks/jenkins: the native request
 // or a Notification plugin event. A non-nil ignored means no build is wanted.
-func parseJenkins(data []byte, rule jenkinsRule) (*intake, *ignored, error) {
+func parseJenkins(data []byte, rule jenkinsRule) (*job.Delivery, *ignored, error) {
 	if isNative(data) {
 		in, err := parseNative(data, job.SystemJenkins)
 		return in, nil, err
@@ -68,14 +68,14 @@ func parseJenkins(data []byte, rule jenkinsRule) (*intake, *ignored, error) {
 		}
 		return ""
 	}
-	in := &intake{system: job.SystemJenkins, missingHint: jenkinsHint, branch: b.SCM.Branch}
+	in := &job.Delivery{System: job.SystemJenkins, MissingHint: jenkinsHint, Branch: b.SCM.Branch}
 	if b.QueueID != 0 || b.Number != 0 {
-		in.deliveryID = fmt.Sprintf("%s#%d/%d", n.Name, b.QueueID, b.Number)
+		in.ID = fmt.Sprintf("%s#%d/%d", n.Name, b.QueueID, b.Number)
 	}
 	if n.Name != "" {
-		in.projects = []string{n.Name}
+		in.Projects = []string{n.Name}
 	}
-	r := &in.req
+	r := &in.Request
 	r.Source = job.Source{Repository: b.SCM.URL, Commit: b.SCM.Commit, Ref: branchRef(b.SCM.Branch)}
 	r.Image.Name = param("SLIPWAY_IMAGE")
 	for _, t := range strings.Split(param("SLIPWAY_TAGS"), ",") {

@@ -39,28 +39,28 @@ func TestParseJenkins(t *testing.T) {
 		file       string
 		ignored    bool
 		deliveryID string
-		req        jobRequest
+		req        job.Request
 		projects   []string
 	}{
-		{file: "notification-completed.json", deliveryID: "team/app#1207/18", projects: []string{"team/app"}, req: jobRequest{
+		{file: "notification-completed.json", deliveryID: "team/app#1207/18", projects: []string{"team/app"}, req: job.Request{
 			Source:  job.Source{Repository: "https://git.example.com/team/app.git", Commit: sha, Ref: "refs/heads/main"},
 			Build:   job.Build{Dockerfile: "build/Dockerfile", Context: ".", Target: "runtime"},
 			Image:   job.Image{Name: "registry.example.com/team/app", Tags: []string{"1.4.0", "latest"}},
 			Trigger: job.Trigger{System: "jenkins", Job: "team/app", BuildNumber: "18", URL: "https://jenkins.example.com/job/team/job/app/18/"},
 		}},
-		{file: "notification-finalized.json", deliveryID: "team/app#1207/18", projects: []string{"team/app"}, req: jobRequest{
+		{file: "notification-finalized.json", deliveryID: "team/app#1207/18", projects: []string{"team/app"}, req: job.Request{
 			Source:  job.Source{Repository: "https://git.example.com/team/app.git", Commit: sha, Ref: "refs/heads/main"},
 			Build:   job.Build{Dockerfile: "build/Dockerfile", Context: ".", Target: "runtime"},
 			Image:   job.Image{Name: "registry.example.com/team/app", Tags: []string{"1.4.0", "latest"}},
 			Trigger: job.Trigger{System: "jenkins", Job: "team/app", BuildNumber: "18", URL: "https://jenkins.example.com/job/team/job/app/18/"},
 		}},
-		{file: "notification-no-parameters.json", deliveryID: "team/app#1207/18", projects: []string{"team/app"}, req: jobRequest{
+		{file: "notification-no-parameters.json", deliveryID: "team/app#1207/18", projects: []string{"team/app"}, req: job.Request{
 			Source:  job.Source{Repository: "https://git.example.com/team/app.git", Commit: sha, Ref: "refs/heads/main"},
 			Trigger: job.Trigger{System: "jenkins", Job: "team/app", BuildNumber: "18", URL: "https://jenkins.example.com/job/team/job/app/18/"},
 		}},
 		{file: "notification-started.json", ignored: true},
 		{file: "notification-failure.json", ignored: true},
-		{file: "native.json", req: jobRequest{
+		{file: "native.json", req: job.Request{
 			Source:      job.Source{Repository: "https://git.example.com/team/app.git", Commit: sha, Ref: "refs/heads/main"},
 			Image:       job.Image{Name: "registry.example.com/team/app", Tags: []string{"18"}},
 			Trigger:     job.Trigger{System: "jenkins", Job: "team/app", BuildNumber: "18", URL: "https://jenkins.example.com/job/team/job/app/18/"},
@@ -82,11 +82,11 @@ func TestParseJenkins(t *testing.T) {
 			if skip != nil {
 				t.Fatalf("ignored: %s", skip.Reason)
 			}
-			if !reflect.DeepEqual(in.req, tc.req) {
-				t.Errorf("request = %+v\nwant      %+v", in.req, tc.req)
+			if !reflect.DeepEqual(in.Request, tc.req) {
+				t.Errorf("request = %+v\nwant      %+v", in.Request, tc.req)
 			}
-			if in.deliveryID != tc.deliveryID || !reflect.DeepEqual(in.projects, tc.projects) {
-				t.Errorf("delivery %q projects %q, want %q %q", in.deliveryID, in.projects, tc.deliveryID, tc.projects)
+			if in.ID != tc.deliveryID || !reflect.DeepEqual(in.Projects, tc.projects) {
+				t.Errorf("delivery %q projects %q, want %q %q", in.ID, in.Projects, tc.deliveryID, tc.projects)
 			}
 		})
 	}
@@ -97,22 +97,22 @@ func TestParseBamboo(t *testing.T) {
 		file       string
 		ignored    bool
 		deliveryID string
-		req        jobRequest
+		req        job.Request
 		projects   []string
 	}{
-		{file: "build-custom-template.json", deliveryID: "2c5e9b57-5d8c-4c2d-9d4e-0d6f8a4cf3a1", projects: []string{"PROJ-APP"}, req: jobRequest{
+		{file: "build-custom-template.json", deliveryID: "2c5e9b57-5d8c-4c2d-9d4e-0d6f8a4cf3a1", projects: []string{"PROJ-APP"}, req: job.Request{
 			Source:  job.Source{Repository: "https://git.example.com/team/app.git", Commit: sha, Ref: "refs/heads/main"},
 			Trigger: job.Trigger{System: "bamboo", Job: "PROJ-APP", BuildNumber: "42", URL: "https://bamboo.example.com/browse/PROJ-APP-42"},
 		}},
-		{file: "build-default-template.json", deliveryID: "8f0a3d2e-1b4c-4e57-a9d2-63c1f0e4b7aa", projects: []string{"PROJ-APP-JOB1", "PROJ-APP"}, req: jobRequest{
+		{file: "build-default-template.json", deliveryID: "8f0a3d2e-1b4c-4e57-a9d2-63c1f0e4b7aa", projects: []string{"PROJ-APP-JOB1", "PROJ-APP"}, req: job.Request{
 			Trigger: job.Trigger{System: "bamboo", Job: "PROJ-APP-JOB1", BuildNumber: "43"},
 		}},
-		{file: "build-unsubstituted.json", deliveryID: "0d3c2b1a-9e8f-4a7b-8c6d-5e4f3a2b1c0d", projects: []string{"PROJ-APP"}, req: jobRequest{
+		{file: "build-unsubstituted.json", deliveryID: "0d3c2b1a-9e8f-4a7b-8c6d-5e4f3a2b1c0d", projects: []string{"PROJ-APP"}, req: job.Request{
 			Source:  job.Source{Repository: "https://git.example.com/team/app.git", Ref: "refs/heads/main"},
 			Trigger: job.Trigger{System: "bamboo", Job: "PROJ-APP", BuildNumber: "42", URL: "https://bamboo.example.com/browse/PROJ-APP-42"},
 		}},
 		{file: "build-failed.json", ignored: true},
-		{file: "native.json", req: jobRequest{
+		{file: "native.json", req: job.Request{
 			Source:  job.Source{Repository: "https://git.example.com/team/app.git", Commit: sha, Ref: "refs/heads/main"},
 			Image:   job.Image{Name: "registry.example.com/team/app"},
 			Trigger: job.Trigger{System: "bamboo", Job: "PROJ-APP", BuildNumber: "42", URL: "https://bamboo.example.com/browse/PROJ-APP-42"},
@@ -133,11 +133,11 @@ func TestParseBamboo(t *testing.T) {
 			if skip != nil {
 				t.Fatalf("ignored: %s", skip.Reason)
 			}
-			if !reflect.DeepEqual(in.req, tc.req) {
-				t.Errorf("request = %+v\nwant      %+v", in.req, tc.req)
+			if !reflect.DeepEqual(in.Request, tc.req) {
+				t.Errorf("request = %+v\nwant      %+v", in.Request, tc.req)
 			}
-			if in.deliveryID != tc.deliveryID || !reflect.DeepEqual(in.projects, tc.projects) {
-				t.Errorf("delivery %q projects %q, want %q %q", in.deliveryID, in.projects, tc.deliveryID, tc.projects)
+			if in.ID != tc.deliveryID || !reflect.DeepEqual(in.Projects, tc.projects) {
+				t.Errorf("delivery %q projects %q, want %q %q", in.ID, in.Projects, tc.deliveryID, tc.projects)
 			}
 		})
 	}
@@ -159,7 +159,7 @@ func TestParseRejectsOtherJSON(t *testing.T) {
 
 // checkParsed holds for every parse: an error, an ignored event with a
 // reason, or an intake of the right system.
-func checkParsed(t *testing.T, system string, in *intake, skip *ignored, err error) {
+func checkParsed(t *testing.T, system string, in *job.Delivery, skip *ignored, err error) {
 	t.Helper()
 	switch {
 	case err != nil:
@@ -172,8 +172,8 @@ func checkParsed(t *testing.T, system string, in *intake, skip *ignored, err err
 		}
 	case in == nil:
 		t.Fatal("no intake, no error, not ignored")
-	case in.system != system:
-		t.Fatalf("system = %q, want %q", in.system, system)
+	case in.System != system:
+		t.Fatalf("system = %q, want %q", in.System, system)
 	}
 }
 

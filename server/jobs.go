@@ -9,57 +9,16 @@ import (
 	"github.com/slipwayci/slipway/job"
 )
 
-// jobRequest is the native build request as it arrives on the wire.
-type jobRequest struct {
-	Source         job.Source  `json:"source"`
-	Build          job.Build   `json:"build"`
-	Image          job.Image   `json:"image"`
-	Push           *bool       `json:"push"`
-	Trigger        job.Trigger `json:"trigger"`
-	Priority       int         `json:"priority"`
-	TimeoutSeconds int         `json:"timeout_seconds"`
-
-	CallbackURL string `json:"callback_url"` // told the outcome when the job ends
-	Project     string `json:"project"`      // supplies what the request leaves out
-}
-
-// spec turns the request into a validated Spec; push defaults to true.
-func (r *jobRequest) spec(p job.Policy) (job.Spec, error) {
-	s := job.Spec{Source: r.Source, Build: r.Build, Image: r.Image, Push: r.Push == nil || *r.Push, Trigger: r.Trigger,
-		Priority: r.Priority, TimeoutSeconds: r.TimeoutSeconds}
-	if err := s.Normalize(p); err != nil {
-		return job.Spec{}, err
-	}
-	return s, nil
-}
-
 func (s *Server) createJob(c echo.Context) error {
-	if s.intake != nil {
-		data, err := readJSONBody(c, s.cfg.MaxBodyBytes)
-		if err != nil {
-			return err
-		}
-		in, err := parseNative(data, job.SystemAPI)
-		if err != nil {
-			return err
-		}
-		return s.submit(c, in)
-	}
-	var req jobRequest
-	if err := decodeJSON(c, s.cfg.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	spec, err := req.spec(s.cfg.Policy)
+	data, err := readJSONBody(c, s.cfg.MaxBodyBytes)
 	if err != nil {
 		return err
 	}
-	j, err := s.jobs.CreateJob(c.Request().Context(), spec)
+	d, err := parseNative(data, job.SystemAPI)
 	if err != nil {
 		return err
 	}
-	s.supersede(c.Request().Context(), j)
-	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/jobs/"+j.ID)
-	return c.JSON(http.StatusAccepted, j)
+	return s.submit(c, d)
 }
 
 func (s *Server) getJob(c echo.Context) error {
@@ -82,18 +41,14 @@ func (s *Server) renderJob(ctx context.Context, id string) (string, etagged, err
 	if err != nil {
 		return "", etagged{}, err
 	}
-	var v any = j
-	if s.intake != nil {
-		cbs, err := s.intake.Callbacks(ctx, j.ID)
-		if err != nil {
-			return "", etagged{}, err
-		}
-		for i := range cbs {
-			cbs[i].URL = redactURL(cbs[i].URL)
-		}
-		v = jobWithCallbacks{Job: j, Callbacks: cbs}
+	cbs, err := s.jobs.Callbacks(ctx, j.ID)
+	if err != nil {
+		return "", etagged{}, err
 	}
-	e, err := render(v)
+	for i := range cbs {
+		cbs[i].URL = redactURL(cbs[i].URL)
+	}
+	e, err := render(jobWithCallbacks{Job: j, Callbacks: cbs})
 	return j.ID, e, err
 }
 

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -35,22 +34,4 @@ func (s *Server) retryJob(c echo.Context) error {
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/jobs/"+j.ID)
 	return c.JSON(http.StatusCreated, j)
-}
-
-// supersede cancels older queued jobs for j's ref and image when configured.
-// The new job is already stored, so a failure here is logged, not returned.
-func (s *Server) supersede(ctx context.Context, j *job.Job) {
-	if !s.cfg.Supersede {
-		return
-	}
-	n, err := s.jobs.Supersede(ctx, j)
-	if err != nil {
-		s.log.ErrorContext(ctx, "supersede older jobs", "job_id", j.ID, "err", err)
-		return
-	}
-	if n > 0 {
-		// Which jobs were canceled is not known here.
-		s.jobViews.dropAll()
-		s.log.InfoContext(ctx, "superseded older queued jobs", "job_id", j.ID, "count", n)
-	}
 }

@@ -18,34 +18,84 @@ import (
 
 const testAdminToken = "test-admin-token-0123456789abcdefghijkl"
 
-// fakeStore is an in-memory JobStore for handler unit tests.
+// fakeStore is an in-memory JobStore for handler unit tests: it stores
+// whatever it is handed, so the tests see what production intake (decoding
+// and job.Resolve) makes of a request.
 type fakeStore struct {
-	created []job.Spec
+	created  []job.Submission
+	writes   int                     // every write, projects included
+	projects map[string]*job.Project // by name
 }
 
-func (f *fakeStore) CreateJob(_ context.Context, spec job.Spec) (*job.Job, error) {
-	f.created = append(f.created, spec)
-	return &job.Job{ID: "01a21fd2-5ce6-72d7-a947-991c1668d84b", State: job.StateQueued, CreatedAt: time.Unix(0, 0).UTC(), Spec: spec}, nil
+func (f *fakeStore) Submit(_ context.Context, sub job.Submission) (job.Submitted, error) {
+	f.created = append(f.created, sub)
+	f.writes++
+	return job.Submitted{Created: true, Job: &job.Job{ID: "01a21fd2-5ce6-72d7-a947-991c1668d84b", State: job.StateQueued,
+		CreatedAt: time.Unix(0, 0).UTC(), Spec: sub.Spec, Project: sub.Project}}, nil
+}
+
+func (f *fakeStore) FindProject(_ context.Context, names []string, repository string) (*job.Project, error) {
+	for _, n := range names {
+		if p, ok := f.projects[n]; ok {
+			return p, nil
+		}
+	}
+	for _, p := range f.projects {
+		if repository != "" && p.Repository == repository {
+			return p, nil
+		}
+	}
+	return nil, job.ErrNotFound
 }
 
 func (f *fakeStore) Job(_ context.Context, id string) (*job.Job, error) { return nil, job.ErrNotFound }
 
+func (f *fakeStore) Callbacks(context.Context, string) ([]job.CallbackDelivery, error) {
+	return nil, nil
+}
+
 func (f *fakeStore) Log(_ context.Context, id string, since int) (string, error) {
 	return "", job.ErrNotFound
+}
+
+func (f *fakeStore) LogLines(context.Context, string, int, int) ([]job.LogLine, error) {
+	return nil, job.ErrNotFound
 }
 
 func (f *fakeStore) Cancel(context.Context, string) (*job.Job, error) { return nil, job.ErrNotFound }
 
 func (f *fakeStore) Retry(context.Context, string) (*job.Job, error) { return nil, job.ErrNotFound }
 
-func (f *fakeStore) Supersede(context.Context, *job.Job) (int, error) { return 0, nil }
-
 func (f *fakeStore) ListJobs(context.Context, job.ListQuery) ([]*job.Job, error) { return nil, nil }
 
 func (f *fakeStore) Stats(context.Context) (*job.Stats, error) { return &job.Stats{}, nil }
 
-func (f *fakeStore) LogLines(context.Context, string, int, int) ([]job.LogLine, error) {
+func (f *fakeStore) PutProject(_ context.Context, p job.Project) (bool, error) {
+	f.writes++
+	if f.projects == nil {
+		f.projects = map[string]*job.Project{}
+	}
+	_, existed := f.projects[p.Name]
+	f.projects[p.Name] = &p
+	return !existed, nil
+}
+
+func (f *fakeStore) Project(_ context.Context, name string) (*job.Project, error) {
+	if p, ok := f.projects[name]; ok {
+		return p, nil
+	}
 	return nil, job.ErrNotFound
+}
+
+func (f *fakeStore) Projects(context.Context) ([]job.Project, error) { return nil, nil }
+
+func (f *fakeStore) DeleteProject(_ context.Context, name string) error {
+	f.writes++
+	if _, ok := f.projects[name]; !ok {
+		return job.ErrNotFound
+	}
+	delete(f.projects, name)
+	return nil
 }
 
 func newTestServer(t *testing.T) (*Server, *fakeStore) {
@@ -87,10 +137,39 @@ func TestCreateJobAccepts(t *testing.T) {
 			if got := rec.Header().Get("Location"); got != "/api/v1/jobs/01a21fd2-5ce6-72d7-a947-991c1668d84b" {
 				t.Errorf("Location = %q", got)
 			}
-			if len(store.created) != 1 || !store.created[0].Push {
+			if len(store.created) != 1 || !store.created[0].Spec.Push {
 				t.Errorf("created %+v, want one job with push defaulting to true", store.created)
 			}
 		})
+	}
+}
+
+// TestCreateJobKeepsIntakeFields: POST /api/v1/jobs is intake: the
+// callback URL, the project and the server's rules reach the store.
+func TestCreateJobKeepsIntakeFields(t *testing.T) {
+	store := &fakeStore{projects: map[string]*job.Project{"team/app": {Name: "team/app", Image: "registry.example.com/team/app"}}}
+	cfg := Config{Policy: job.Policy{GitSchemes: []string{"https"}}, MaxBodyBytes: 64 << 10, AdminToken: testAdminToken,
+		Supersede: true, Hooks: HookConfig{Dedupe: true}}
+	s := New(cfg, store, fakeTokens{}, slog.New(slog.DiscardHandler))
+	body := `{"project": "team/app", "callback_url": "https://ci.example.com/done",
+		"source": {"repository": "https://git.example.com/team/app.git", "commit": "` + strings.Repeat("a", 40) + `"}}`
+	rec := do(t, s, http.MethodPost, "/api/v1/jobs", "application/json", body)
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("status = %d: %s", rec.Code, rec.Body)
+	}
+	if len(store.created) != 1 {
+		t.Fatalf("stored %d submissions, want 1", len(store.created))
+	}
+	sub := store.created[0]
+	if sub.CallbackURL != "https://ci.example.com/done" || sub.Project != "team/app" || sub.Spec.Image.Name != "registry.example.com/team/app" {
+		t.Errorf("submission = %+v, want the callback, the project and its image", sub)
+	}
+	if !sub.Supersede || sub.BuildKey == "" || sub.Source != job.SystemAPI {
+		t.Errorf("submission = %+v, want supersede, a build key and the API as source", sub)
+	}
+	var got job.Job
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || got.Project != "team/app" {
+		t.Errorf("answer = %s (%v), want the job with its project", rec.Body, err)
 	}
 }
 
@@ -158,8 +237,8 @@ func FuzzCreateJob(f *testing.F) {
 		if rec.Code >= 500 {
 			t.Fatalf("status %d for %q", rec.Code, body)
 		}
-		for _, spec := range store.created {
-			check := spec
+		for _, sub := range store.created {
+			check := sub.Spec
 			if err := check.Normalize(job.Policy{GitSchemes: []string{"https"}}); err != nil {
 				t.Fatalf("stored a spec that does not validate: %v", err)
 			}
@@ -172,7 +251,7 @@ func FuzzCreateJob(f *testing.F) {
 func TestLimitsPerEndpoint(t *testing.T) {
 	cfg := Config{Policy: job.Policy{GitSchemes: []string{"https"}}, MaxBodyBytes: 64 << 10, MaxHookBodyBytes: 100,
 		MaxLogFollowers: 1, AdminToken: testAdminToken}
-	s := New(cfg, &fakeStore{}, fakeTokens{}, slog.New(slog.NewTextHandler(io.Discard, nil)), WithIntake(&countingIntake{}))
+	s := New(cfg, &fakeStore{}, fakeTokens{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	big := `{"name": "` + strings.Repeat("a", 200) + `"}`
 	if rec := do(t, s, http.MethodPost, "/api/v1/hooks/jenkins", "application/json", big); rec.Code != http.StatusRequestEntityTooLarge {
 		t.Errorf("hook body over its limit: %d, want 413: %s", rec.Code, rec.Body)

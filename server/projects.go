@@ -10,7 +10,7 @@ import (
 )
 
 func (s *Server) listProjects(c echo.Context) error {
-	ps, err := s.intake.Projects(c.Request().Context())
+	ps, err := s.jobs.Projects(c.Request().Context())
 	if err != nil {
 		return err
 	}
@@ -18,7 +18,7 @@ func (s *Server) listProjects(c echo.Context) error {
 }
 
 func (s *Server) getProject(c echo.Context) error {
-	p, err := s.intake.Project(c.Request().Context(), projectName(c))
+	p, err := s.jobs.Project(c.Request().Context(), projectName(c))
 	if err != nil {
 		return err
 	}
@@ -36,7 +36,7 @@ func (s *Server) putProject(c echo.Context) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	created, err := s.intake.PutProject(c.Request().Context(), p)
+	created, err := s.jobs.PutProject(c.Request().Context(), p)
 	if err != nil {
 		return err
 	}
@@ -47,7 +47,7 @@ func (s *Server) putProject(c echo.Context) error {
 }
 
 func (s *Server) deleteProject(c echo.Context) error {
-	if err := s.intake.DeleteProject(c.Request().Context(), projectName(c)); err != nil {
+	if err := s.jobs.DeleteProject(c.Request().Context(), projectName(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -34,19 +34,17 @@ func (s *Server) routes() {
 	api.GET("/tokens", s.listTokens)
 	api.DELETE("/tokens/:id", s.revokeToken)
 
-	if s.intake != nil {
-		// Each CI system has its own secret; an admin token works too.
-		s.addWithOwnAuth(api, http.MethodPost, "/hooks/jenkins", s.jenkinsHook, job.ScopeAdmin,
-			s.secretAuth(s.cfg.Hooks.JenkinsSecrets), s.countWebhook("jenkins"))
-		s.addWithOwnAuth(api, http.MethodPost, "/hooks/bamboo", s.bambooHook, job.ScopeAdmin,
-			s.secretAuth(s.cfg.Hooks.BambooSecrets), s.countWebhook("bamboo"))
-		api.GET("/projects", s.listProjects)
-		api.GET("/projects/:name", s.getProject)
-		// Changing a project changes what later deliveries build: it takes an
-		// admin token or the native endpoint's secret.
-		s.addWithOwnAuth(api, http.MethodPut, "/projects/:name", s.putProject, job.ScopeAdmin,
-			s.secretAuth(s.cfg.Hooks.NativeSecrets))
-		s.addWithOwnAuth(api, http.MethodDelete, "/projects/:name", s.deleteProject, job.ScopeAdmin,
-			s.secretAuth(s.cfg.Hooks.NativeSecrets))
-	}
+	// Each CI system has its own secret; an admin token works too.
+	s.addWithOwnAuth(api, http.MethodPost, "/hooks/jenkins", s.jenkinsHook, job.ScopeAdmin,
+		s.secretAuth(s.cfg.Hooks.JenkinsSecrets), s.countWebhook("jenkins"))
+	s.addWithOwnAuth(api, http.MethodPost, "/hooks/bamboo", s.bambooHook, job.ScopeAdmin,
+		s.secretAuth(s.cfg.Hooks.BambooSecrets), s.countWebhook("bamboo"))
+	api.GET("/projects", s.listProjects)
+	api.GET("/projects/:name", s.getProject)
+	// Changing a project changes what later deliveries build: it takes an
+	// admin token or the native endpoint's secret.
+	s.addWithOwnAuth(api, http.MethodPut, "/projects/:name", s.putProject, job.ScopeAdmin,
+		s.secretAuth(s.cfg.Hooks.NativeSecrets))
+	s.addWithOwnAuth(api, http.MethodDelete, "/projects/:name", s.deleteProject, job.ScopeAdmin,
+		s.secretAuth(s.cfg.Hooks.NativeSecrets))
 }

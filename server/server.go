@@ -18,15 +18,21 @@ import (
 
 // JobStore is what the API needs of the job store.
 type JobStore interface {
-	CreateJob(ctx context.Context, spec job.Spec) (*job.Job, error)
+	job.ProjectFinder
+	Submit(ctx context.Context, sub job.Submission) (job.Submitted, error)
 	Job(ctx context.Context, id string) (*job.Job, error)
+	Callbacks(ctx context.Context, jobID string) ([]job.CallbackDelivery, error)
 	Log(ctx context.Context, id string, since int) (string, error)
+	LogLines(ctx context.Context, id string, since, limit int) ([]job.LogLine, error)
 	Cancel(ctx context.Context, id string) (*job.Job, error)
 	Retry(ctx context.Context, id string) (*job.Job, error)
-	Supersede(ctx context.Context, newer *job.Job) (int, error)
 	ListJobs(ctx context.Context, q job.ListQuery) ([]*job.Job, error)
 	Stats(ctx context.Context) (*job.Stats, error)
-	LogLines(ctx context.Context, id string, since, limit int) ([]job.LogLine, error)
+
+	PutProject(ctx context.Context, p job.Project) (bool, error)
+	Project(ctx context.Context, name string) (*job.Project, error)
+	Projects(ctx context.Context) ([]job.Project, error)
+	DeleteProject(ctx context.Context, name string) error
 }
 
 // Config tunes the API.
@@ -54,11 +60,14 @@ type Config struct {
 	LogPollInterval time.Duration // how often log followers look for new lines
 }
 
+// Option adds an optional part to the Server.
+type Option func(*Server)
+
 // Server serves the API.
 type Server struct {
 	cfg       Config
 	jobs      JobStore
-	intake    IntakeStore
+	rules     job.IntakeRules // what a delivery becomes
 	tokens    TokenStore
 	adminHash []byte
 	ownAuth   map[string]bool // "METHOD route" of routes that check credentials themselves
@@ -75,7 +84,8 @@ func New(cfg Config, jobs JobStore, tokens TokenStore, log *slog.Logger, opts ..
 	if cfg.LogPollInterval <= 0 {
 		cfg.LogPollInterval = 500 * time.Millisecond
 	}
-	s := &Server{cfg: cfg, jobs: jobs, tokens: tokens, ownAuth: map[string]bool{}, log: log, echo: echo.New(), metrics: cfg.Metrics}
+	s := &Server{cfg: cfg, jobs: jobs, tokens: tokens,
+		rules: job.IntakeRules{Policy: cfg.Policy, Dedupe: cfg.Hooks.Dedupe, Supersede: cfg.Supersede}, ownAuth: map[string]bool{}, log: log, echo: echo.New(), metrics: cfg.Metrics}
 	if cfg.AdminToken != "" {
 		s.adminHash = job.HashToken(cfg.AdminToken)
 	}

@@ -100,7 +100,7 @@ func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg *config, stor
 		return err
 	}
 	g.Go(func() error { return callbacks.Run(ctx) })
-	opts := []server.Option{server.WithIntake(store), server.WithStats(store)}
+	opts := []server.Option{server.WithStats(store)}
 	if cfg.JobCacheSize > 0 {
 		cache, err := watchedJobCache(ctx, g, store, cfg.JobCacheSize)
 		if err != nil {

@@ -148,17 +148,23 @@ func sha(seed int) string {
 
 func (e *apiEnv) createJob(t *testing.T, repo, commit, image, system string) *job.Job {
 	t.Helper()
-	j, err := e.store.CreateJob(context.Background(), job.Spec{
+	return e.createProjectJob(t, repo, commit, image, system, "")
+}
+
+// createProjectJob stores a job as intake does when project supplied defaults.
+func (e *apiEnv) createProjectJob(t *testing.T, repo, commit, image, system, project string) *job.Job {
+	t.Helper()
+	res, err := e.store.Submit(context.Background(), job.Submission{Source: system, Project: project, Spec: job.Spec{
 		Source:  job.Source{Repository: repo, Commit: commit},
 		Build:   job.Build{Context: ".", Dockerfile: "Dockerfile"},
 		Image:   job.Image{Name: image, Tags: []string{"latest"}},
 		Push:    true,
 		Trigger: job.Trigger{System: system},
-	})
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return j
+	return res.Job
 }
 
 type listPage struct {
@@ -194,7 +200,7 @@ func TestListFilters(t *testing.T) {
 	e := newAPIEnv(t, server.Config{})
 	ctx := context.Background()
 	a := e.createJob(t, "https://git.example.com/a.git", sha(1), "registry.example.com/a", job.SystemJenkins)
-	b := e.createJob(t, "https://git.example.com/b.git", sha(2), "registry.example.com/b", job.SystemBamboo)
+	b := e.createProjectJob(t, "https://git.example.com/b.git", sha(2), "registry.example.com/b", job.SystemBamboo, "PROJ-B")
 	c := e.createJob(t, "https://git.example.com/a.git", sha(3), "registry.example.com/a", job.SystemAPI)
 	// b runs, c fails: claim takes the oldest first.
 	claimed, err := e.store.Claim(ctx, "w1", time.Minute, 0)
@@ -228,6 +234,7 @@ func TestListFilters(t *testing.T) {
 		{"created_after", "created_after=" + url.QueryEscape(mid.Format(time.RFC3339Nano)), []string{d.ID}},
 		{"created_before", "created_before=" + url.QueryEscape(mid.Format(time.RFC3339Nano)), []string{c.ID, b.ID, a.ID}},
 		{"combined", "source=jenkins&state=queued", []string{d.ID}},
+		{"project", "project=PROJ-B", []string{b.ID}},
 		{"project matches nothing", "project=none", []string{}},
 	}
 	for _, tc := range cases {

@@ -49,7 +49,7 @@ func TestJobReadsFollowEveryProcess(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return []server.Option{server.WithIntake(store), server.WithJobCache(cache)}
+		return []server.Option{server.WithJobCache(cache)}
 	})
 	other, err := db.Open(ctx, dbURL, quiet)
 	if err != nil {

@@ -29,7 +29,7 @@ func TestWorkerOnlyDeploymentWakesOnReclaim(t *testing.T) {
 		t.Fatal(err)
 	}
 	repo, commit := testenv.GitRepo(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY Dockerfile /\n"})
-	j, _, err := store.Submit(ctx, job.Submission{Spec: job.Spec{
+	res, err := store.Submit(ctx, job.Submission{Spec: job.Spec{
 		Source:  job.Source{Repository: repo, Commit: commit},
 		Build:   job.Build{Context: ".", Dockerfile: "Dockerfile"},
 		Image:   job.Image{Name: "registry.example.com/reclaimed/app", Tags: []string{"latest"}},
@@ -38,6 +38,7 @@ func TestWorkerOnlyDeploymentWakesOnReclaim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	j := res.Job
 	// A worker that dies right after claiming: its lease runs out in 2s.
 	if _, err := store.Claim(ctx, "dead-worker", 2*time.Second, 0); err != nil {
 		t.Fatal(err)

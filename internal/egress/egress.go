@@ -18,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/slipwayci/slipway/job"
 )
 
 // Policy says which addresses and hosts outgoing connections may reach. The
@@ -155,27 +157,10 @@ func (p Policy) CheckHost(host string) error {
 	if len(p.Hosts) == 0 {
 		return nil
 	}
-	if HostAllowed(p.Hosts, host) {
+	if job.HostListed(p.Hosts, host) {
 		return nil
 	}
 	return &RefusedError{Host: host, Reason: fmt.Sprintf("%v: not in the allowlist (%s)", errHost, strings.Join(p.Hosts, ", "))}
-}
-
-// HostAllowed reports whether host matches an entry of list: an exact name,
-// or ".example.com" for any name below example.com. Comparison ignores case
-// and a trailing dot.
-func HostAllowed(list []string, host string) bool {
-	host = strings.TrimSuffix(strings.ToLower(host), ".")
-	if host == "" {
-		return false
-	}
-	for _, h := range list {
-		h = strings.TrimSuffix(strings.ToLower(h), ".")
-		if h == host || (strings.HasPrefix(h, ".") && len(h) > 1 && strings.HasSuffix(host, h)) {
-			return true
-		}
-	}
-	return false
 }
 
 // Control is a net.Dialer Control function: it refuses a connection whose
