@@ -8,6 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+
+	"github.com/slipwayci/slipway/internal/cli"
 )
 
 // Build identifies the running binary.
@@ -24,15 +26,18 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
+func (e *exitError) ExitCode() int { return e.code }
 
-// ExitCode returns the process exit code for the error Run returned.
+// ExitCode returns the process exit code for the error Run returned: 0 for
+// none or --help, the code an error asks for (the client commands' and
+// exitError), else 1.
 func ExitCode(err error) int {
-	var e *exitError
+	var e interface{ ExitCode() int }
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, &e):
-		return e.code
+		return e.ExitCode()
 	}
 	return 1
 }
@@ -72,13 +77,13 @@ func Run(ctx context.Context, b Build, args []string, getenv func(string) string
 	case "dev":
 		return dev(ctx, b, rest, getenv, stdout, stderr)
 	case "submit":
-		return submit(ctx, rest, getenv, stdout, stderr)
+		return cli.Submit(ctx, rest, getenv, stdout, stderr)
 	case "status":
-		return status(ctx, rest, getenv, stdout, stderr)
+		return cli.Status(ctx, rest, getenv, stdout, stderr)
 	case "logs":
-		return logs(ctx, rest, getenv, stdout, stderr)
+		return cli.Logs(ctx, rest, getenv, stdout, stderr)
 	case "cancel":
-		return cancel(ctx, rest, getenv, stdout, stderr)
+		return cli.Cancel(ctx, rest, getenv, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, rest, getenv, stdout, stderr)
 	case "token":
