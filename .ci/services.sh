@@ -16,7 +16,15 @@ slipway_services_main() (
 	local repo_root
 	repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-	local pkgs=(docker.io docker-registry busybox-static postgresql-15 git chromium ca-certificates)
+	# docker-compose, systemd (systemd-analyze) and kubectl check deploy/ with
+	# the real tools; openssh-server serves the ssh fetch tests.
+	local pkgs=(docker.io docker-registry busybox-static postgresql-15 git chromium ca-certificates
+		docker-compose systemd openssh-server)
+	# Debian's kubectl (kubernetes-client, 1.20) unless one is installed
+	# already: the two packages collide on /usr/bin/kubectl.
+	if ! command -v kubectl >/dev/null 2>&1; then
+		pkgs+=(kubernetes-client)
+	fi
 	local missing=() p
 	for p in "${pkgs[@]}"; do
 		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -54,7 +54,7 @@ Commands:
   logs      print a job's log (slipway logs [-f] JOB_ID)
   cancel    cancel a job (slipway cancel JOB_ID)
   healthcheck  ask the local API's /healthz (the image's HEALTHCHECK)
-  token     create an API token (token create --scope read|admin --name NAME)
+  token     create an API token (token create --scope read|admin --name NAME) or print a secret (token generate)
   version   print the version
 
 Run "slipway <command> --help" for a command's settings.

@@ -191,10 +191,6 @@ func TestKubernetes(t *testing.T) {
 				for k := range get(doc, "data").(map[string]any) {
 					configKeys = append(configKeys, k)
 				}
-			case "Secret":
-				for k := range get(doc, "stringData").(map[string]any) {
-					configKeys = append(configKeys, k)
-				}
 			case "Deployment":
 				checkDeployment(t, r, doc, d, ports)
 			case "Service":
@@ -207,8 +203,12 @@ func TestKubernetes(t *testing.T) {
 			}
 		}
 	}
-	checkEnvNames(t, "kubernetes ConfigMap/Secret", configKeys)
-	for _, k := range []string{"Deployment", "Service", "ConfigMap", "Secret", "PodDisruptionBudget"} {
+	configKeys = append(configKeys, envFileNames(t, filepath.Join(dir, "secret.env.example"))...)
+	checkEnvNames(t, "kubernetes ConfigMap/secret.env.example", configKeys)
+	if gen := list(kust["secretGenerator"]); len(gen) == 0 || str(get(gen[0], "env")) != "secret.env" {
+		t.Errorf("kustomization.yaml: want a secretGenerator reading secret.env, have %v", kust["secretGenerator"])
+	}
+	for _, k := range []string{"Deployment", "Service", "ConfigMap", "PodDisruptionBudget"} {
 		if kinds[k] == 0 {
 			t.Errorf("no %s in deploy/kubernetes", k)
 		}
@@ -322,7 +322,14 @@ func TestSystemd(t *testing.T) {
 			t.Errorf("slipway.service lacks %q", want)
 		}
 	}
-	f, err := os.Open(filepath.Join(repoRoot, "deploy", "systemd", "slipway.env.example"))
+	checkEnvNames(t, "slipway.env.example", envFileNames(t, filepath.Join(repoRoot, "deploy", "systemd", "slipway.env.example")))
+}
+
+// envFileNames returns the variables an environment file sets or shows
+// commented out.
+func envFileNames(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +343,7 @@ func TestSystemd(t *testing.T) {
 		}
 	}
 	if len(names) == 0 {
-		t.Fatal("no variables in slipway.env.example")
+		t.Fatalf("no variables in %s", path)
 	}
-	checkEnvNames(t, "slipway.env.example", names)
+	return names
 }

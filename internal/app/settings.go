@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -45,10 +46,24 @@ func (s *settings) String(p *string, flagName, env, def, help string) {
 	s.fs.StringVar(p, flagName, s.lookup(option{flag: flagName, env: env, def: def, help: help}), help)
 }
 
-// Secret is a string setting whose value never appears in --help.
+// Secret is a string setting whose value never appears in --help. It can
+// also be read from the file that env+"_FILE" names (Docker and Kubernetes
+// secrets are files), which keeps it out of the environment; a trailing
+// newline is dropped.
 func (s *settings) Secret(p *string, flagName, env, help string) {
-	s.opts = append(s.opts, option{flag: flagName, env: env, help: help, secret: true})
+	s.opts = append(s.opts, option{flag: flagName, env: env, help: help + " (or read from the file " + env + "_FILE names)", secret: true})
 	*p = s.getenv(env)
+	if file := s.getenv(env + "_FILE"); file != "" {
+		data, err := os.ReadFile(file)
+		switch {
+		case *p != "":
+			s.errs = append(s.errs, fmt.Sprintf("%s and %s_FILE are both set: keep one", env, env))
+		case err != nil:
+			s.errs = append(s.errs, fmt.Sprintf("%s_FILE: %v", env, err))
+		default:
+			*p = strings.TrimRight(string(data), "\r\n")
+		}
+	}
 	if flagName != "" {
 		s.fs.Func(flagName, help, func(v string) error { *p = v; return nil })
 	}
