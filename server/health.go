@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -31,14 +32,45 @@ type readiness struct {
 	Checks map[string]string `json:"checks"`
 }
 
+// readyCacheTTL is how long a readiness answer is reused: probes and
+// anyone reaching the port may ask as often as they like, and each fresh
+// answer queries Postgres and pings Docker.
+const readyCacheTTL = 2 * time.Second
+
+// readyCache holds the last readiness answer; its mutex also makes
+// concurrent probes share one run of the checks.
+type readyCache struct {
+	mu     sync.Mutex
+	at     time.Time
+	answer readiness
+}
+
 // readyz answers 200 when every check passes and 503 naming the failing
 // checks otherwise, so a load balancer sends no traffic to an instance that
-// cannot reach its database.
+// cannot reach its database. Answers are reused for readyCacheTTL.
 func (s *Server) readyz(c echo.Context) error {
+	ctx := c.Request().Context()
+	r := s.readiness(ctx)
+	if len(r.Failed) > 0 {
+		s.log.WarnContext(ctx, "not ready", "request_id", requestIDOf(c), "failed", r.Failed)
+		return c.JSON(http.StatusServiceUnavailable, r)
+	}
+	return c.JSON(http.StatusOK, r)
+}
+
+func (s *Server) readiness(ctx context.Context) readiness {
+	rc := &s.ready
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if !rc.at.IsZero() && time.Since(rc.at) < readyCacheTTL {
+		return rc.answer
+	}
+	// The answer is shared: a caller that leaves must not make it a failure.
+	ctx = context.WithoutCancel(ctx)
 	r := readiness{Status: "ready", Checks: make(map[string]string, len(s.cfg.Ready))}
 	for _, chk := range s.cfg.Ready {
-		ctx, cancel := context.WithTimeout(c.Request().Context(), checkTimeout)
-		err := chk.Run(ctx)
+		cctx, cancel := context.WithTimeout(ctx, checkTimeout)
+		err := chk.Run(cctx)
 		cancel()
 		if err != nil {
 			r.Failed = append(r.Failed, chk.Name)
@@ -49,8 +81,7 @@ func (s *Server) readyz(c echo.Context) error {
 	}
 	if len(r.Failed) > 0 {
 		r.Status = "unavailable"
-		s.log.WarnContext(c.Request().Context(), "not ready", "request_id", requestIDOf(c), "failed", r.Failed)
-		return c.JSON(http.StatusServiceUnavailable, r)
 	}
-	return c.JSON(http.StatusOK, r)
+	rc.answer, rc.at = r, time.Now()
+	return r
 }

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -50,5 +52,32 @@ func TestReadyz(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestReadyzIsCached: a flood of probes runs the checks (a Postgres query, a
+// Docker ping) once per readyCacheTTL, not once per request.
+func TestReadyzIsCached(t *testing.T) {
+	var runs atomic.Int64
+	count := func(context.Context) error { runs.Add(1); time.Sleep(10 * time.Millisecond); return nil }
+	s := New(Config{Ready: []Check{{"postgres", count}}}, nil, nil, slog.New(slog.DiscardHandler))
+	var wg sync.WaitGroup
+	for range 200 {
+		wg.Go(func() {
+			rec := httptest.NewRecorder()
+			s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+			if rec.Code != http.StatusOK {
+				t.Errorf("status %d", rec.Code)
+			}
+		})
+	}
+	wg.Wait()
+	if n := runs.Load(); n != 1 {
+		t.Errorf("200 probes ran the check %d times, want 1", n)
+	}
+	s.ready.at = time.Now().Add(-readyCacheTTL)
+	s.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if n := runs.Load(); n != 2 {
+		t.Errorf("a probe after the cache expired ran the check %d times in all, want 2", n)
 	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -72,8 +73,19 @@ func webhookOutcome(code int) string {
 	return "accepted"
 }
 
-// metricsHandler serves the scrape endpoint the adapter provides.
+// metricsHandler serves the scrape endpoint the adapter provides, to
+// holders of the metrics token when one is set.
 func (s *Server) metricsHandler(c echo.Context) error {
+	if s.cfg.MetricsToken != "" {
+		auth := c.Request().Header.Get(echo.HeaderAuthorization)
+		scheme, token, _ := strings.Cut(auth, " ")
+		if auth == "" {
+			return errNoToken
+		}
+		if !strings.EqualFold(scheme, "Bearer") || !bearerMatches([]string{s.cfg.MetricsToken}, strings.TrimSpace(token)) {
+			return errBadToken
+		}
+	}
 	s.cfg.MetricsHandler.ServeHTTP(c.Response(), c.Request())
 	return nil
 }

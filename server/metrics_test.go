@@ -95,3 +95,37 @@ func TestRequestIDMiddleware(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsToken: with SLIPWAY_METRICS_TOKEN set, /metrics answers its
+// holder only; other credentials, even the admin token, get 401.
+func TestMetricsToken(t *testing.T) {
+	const token = "metrics-token-0123456789abcdef"
+	scraped := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("slipway_up 1\n")) })
+	for _, tc := range []struct {
+		name, cfgToken, auth string
+		code                 int
+	}{
+		{"Open", "", "", http.StatusOK},
+		{"NoCredential", token, "", http.StatusUnauthorized},
+		{"WrongToken", token, "Bearer nope", http.StatusUnauthorized},
+		{"AdminToken", token, "Bearer " + testAdminToken, http.StatusUnauthorized},
+		{"Basic", token, "Basic " + token, http.StatusUnauthorized},
+		{"MetricsToken", token, "Bearer " + token, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New(Config{MetricsHandler: scraped, MetricsToken: tc.cfgToken, AdminToken: testAdminToken}, nil, nil, slog.New(slog.DiscardHandler))
+			req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			rec := httptest.NewRecorder()
+			s.ServeHTTP(rec, req)
+			if rec.Code != tc.code {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.code, rec.Body)
+			}
+			if tc.code == http.StatusUnauthorized && rec.Header().Get("WWW-Authenticate") == "" {
+				t.Error("401 without WWW-Authenticate")
+			}
+		})
+	}
+}

@@ -52,6 +52,7 @@ type Config struct {
 
 	Metrics        Metrics      // measurements of the API; nil measures nothing
 	MetricsHandler http.Handler // serves GET /metrics; nil leaves the route out
+	MetricsToken   string       // bearer token /metrics asks for; empty: open
 	Ready          []Check      // what GET /readyz checks
 
 	AdminToken      string        // bootstrap admin bearer token; empty for none
@@ -77,6 +78,7 @@ type Server struct {
 	followers chan struct{} // one slot per live log stream; nil: no cap
 	jobViews  *JobCache     // nil: every job read goes to the store
 	stats     StatsStore    // nil: no history or per-image statistics
+	ready     readyCache    // the last /readyz answer
 }
 
 // New returns a Server backed by jobs, authenticating with tokens.

@@ -25,6 +25,7 @@ const minAdminTokenLen = 32
 // much it serves at once.
 type apiConfig struct {
 	AdminToken      string
+	MetricsToken    string
 	PublicReads     bool
 	CORSOrigins     []string
 	LogPollInterval time.Duration
@@ -36,6 +37,7 @@ type apiConfig struct {
 
 func (c *apiConfig) register(s *settings) {
 	s.Secret(&c.AdminToken, "", "SLIPWAY_ADMIN_TOKEN", "bootstrap admin API token (at least 32 characters; environment only, so it stays out of process listings)")
+	s.Secret(&c.MetricsToken, "", "SLIPWAY_METRICS_TOKEN", "bearer token GET /metrics asks for (environment only; unset: /metrics is open)")
 	s.Bool(&c.PublicReads, "public-reads", "SLIPWAY_PUBLIC_READS", false, "serve job, log and stats reads without a token")
 	s.List(&c.CORSOrigins, "cors-origins", "SLIPWAY_CORS_ORIGINS", "", "browser origins allowed to call the API, exactly as sent (https://ci.example.com)")
 	s.Duration(&c.LogPollInterval, "log-poll-interval", "SLIPWAY_LOG_POLL_INTERVAL", 500*time.Millisecond, "how often live log streams look for new lines")
@@ -115,6 +117,7 @@ func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg *config, stor
 		Hooks:          cfg.Hooks.server(),
 		Metrics:        m,
 		MetricsHandler: m.Handler(),
+		MetricsToken:   cfg.MetricsToken,
 		Ready:          readinessChecks(store, workerReady, log),
 
 		AdminToken:      cfg.AdminToken,

@@ -116,7 +116,7 @@ func ownerName() string {
 // the registry credentials. API tokens other than the admin's are stored as
 // hashes only, so Slipway never holds them to mask.
 func (c *config) secrets() *redact.Masker {
-	list := []string{c.AdminToken, c.Hooks.NativeSecret, c.Hooks.JenkinsSecret, c.Hooks.BambooSecret, c.Hooks.CallbackSecret}
+	list := []string{c.AdminToken, c.MetricsToken, c.Hooks.NativeSecret, c.Hooks.JenkinsSecret, c.Hooks.BambooSecret, c.Hooks.CallbackSecret}
 	if u, err := url.Parse(c.DatabaseURL); err == nil && u.User != nil {
 		if p, ok := u.User.Password(); ok {
 			list = append(list, p)

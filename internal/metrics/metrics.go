@@ -18,8 +18,9 @@ import (
 	"github.com/slipwayci/slipway/job"
 )
 
-// JobCounter counts jobs by state; it is asked at every scrape, so the gauge
-// is right across restarts and across every process sharing the database.
+// JobCounter counts jobs by state; it is asked by scrapes at most once per
+// jobsRefresh, so the gauge is right across restarts and across every
+// process sharing the database.
 type JobCounter interface {
 	CountJobsByState(ctx context.Context) (map[job.State]int, error)
 }
@@ -148,11 +149,22 @@ func (r *Registry) CallbackDelivered(outcome string) {
 	r.callbacks.WithLabelValues(outcome).Inc()
 }
 
-// jobsCollector reports the jobs gauge from the database at scrape time.
+// jobsCollector reports the jobs gauge from the database, counted at most
+// once per jobsRefresh: the count reads the whole jobs table, and a scrape
+// is a request anyone reaching the port can send.
 type jobsCollector struct {
 	jobs JobCounter
 	log  *slog.Logger
+
+	mu     sync.Mutex // held while counting, so concurrent scrapes share one count
+	at     time.Time
+	counts map[job.State]int
+	err    error
 }
+
+// jobsRefresh is how old the jobs gauge may be: Prometheus scrapes every
+// 15 to 60 s, so a count this old is as fresh as the scrape that shows it.
+const jobsRefresh = 15 * time.Second
 
 var jobsDesc = prometheus.NewDesc("slipway_jobs", "Jobs in the database, by state.", []string{"state"}, nil)
 
@@ -162,10 +174,24 @@ const scrapeTimeout = 5 * time.Second
 
 func (c *jobsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- jobsDesc }
 
+func (c *jobsCollector) count() (map[job.State]int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.at.IsZero() || time.Since(c.at) >= jobsRefresh {
+		ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+		c.counts, c.err = c.jobs.CountJobsByState(ctx)
+		cancel()
+		c.at = time.Now()
+	}
+	counts := make(map[job.State]int, len(c.counts))
+	for s, n := range c.counts {
+		counts[s] = n
+	}
+	return counts, c.err
+}
+
 func (c *jobsCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
-	defer cancel()
-	counts, err := c.jobs.CountJobsByState(ctx)
+	counts, err := c.count()
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(jobsDesc, err)
 		return

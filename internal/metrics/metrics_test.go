@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,5 +83,32 @@ func TestDatabaseDownKeepsOtherMetrics(t *testing.T) {
 	}
 	if !strings.Contains(text, "slipway_push_bytes_total 5") {
 		t.Errorf("other metrics lost:\n%s", text)
+	}
+}
+
+// countingJobs counts how often the jobs table is counted.
+type countingJobs struct{ n atomic.Int64 }
+
+func (c *countingJobs) CountJobsByState(context.Context) (map[job.State]int, error) {
+	c.n.Add(1)
+	return map[job.State]int{job.StateQueued: 1}, nil
+}
+
+// TestScrapesShareOneCount: a flood of scrapes counts the jobs table once
+// per jobsRefresh, not once per scrape.
+func TestScrapesShareOneCount(t *testing.T) {
+	jobs := &countingJobs{}
+	r := New(jobs, slog.New(slog.DiscardHandler))
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			if _, text := scrape(t, r); !strings.Contains(text, `slipway_jobs{state="queued"} 1`) {
+				t.Errorf("scrape lacks the jobs gauge")
+			}
+		})
+	}
+	wg.Wait()
+	if n := jobs.n.Load(); n != 1 {
+		t.Errorf("50 scrapes counted the jobs %d times, want 1", n)
 	}
 }
