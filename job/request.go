@@ -202,13 +202,13 @@ func missing(r Request, d Delivery, proj *Project) error {
 	return nil
 }
 
-// checkCallbackURL accepts absolute http(s) URLs without credentials in them.
+// checkCallbackURL accepts what a trigger URL may be (checkHTTPURL), without
+// credentials in it: the URL is stored and shown.
 func checkCallbackURL(raw string) string {
-	u, err := url.Parse(raw)
-	switch {
-	case len(raw) > maxFieldLen || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		return "must be an absolute http or https URL of at most 2048 characters"
-	case u.User != nil:
+	if msg := checkHTTPURL(raw); msg != "" {
+		return msg
+	}
+	if u, _ := url.Parse(raw); u.User != nil {
 		return "must not carry credentials"
 	}
 	return ""
