@@ -92,8 +92,9 @@ func bearerMatches(secrets []string, got string) bool {
 
 // secretAuth guards a route with verifyHookRequest: it is the way in for
 // callers that hold a webhook secret instead of an API token. With no secret
-// configured it refuses, leaving the route to admin tokens. It reads the body
-// once, bounded, and hands it on unchanged.
+// configured it refuses, leaving the route to admin tokens. A signed request
+// has its body read once, bounded, and handed on unchanged; any other is
+// judged on its headers before the body is read.
 func (s *Server) secretAuth(secrets []string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -106,6 +107,16 @@ func (s *Server) secretAuth(secrets []string) echo.MiddlewareFunc {
 				return next(c)
 			}
 			req := c.Request()
+			if req.Header.Get("X-Hub-Signature-256") == "" && req.Header.Get("webhook-signature") == "" {
+				// The credential, if any, is a header: judge it before the
+				// body is read, so a stranger cannot make Slipway take in
+				// megabytes first. The handler reads the body, bounded.
+				if err := verifyHookRequest(secrets, req.Header, req.URL.RawQuery, nil, time.Now()); err != nil {
+					c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="slipway"`)
+					return err
+				}
+				return next(c)
+			}
 			body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, s.bodyLimit(c)))
 			if err != nil {
 				var tooBig *http.MaxBytesError

@@ -1,7 +1,12 @@
 package server
 
 import (
+	"bufio"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -111,4 +116,46 @@ func FuzzVerifyHookRequest(f *testing.F) {
 func mustKey(s string) []byte {
 	k, _ := webhooksig.Key(s)
 	return k
+}
+
+// TestHeaderCredentialCheckedBeforeBody: a request whose credential is a
+// header is refused before its body is read: the body here never comes.
+func TestHeaderCredentialCheckedBeforeBody(t *testing.T) {
+	const secret = "jenkins-secret-0123456789abcdef"
+	s := New(Config{AdminToken: testAdminToken, MaxBodyBytes: 1 << 20, MaxHookBodyBytes: 4 << 20,
+		Hooks: HookConfig{JenkinsSecrets: []string{secret}, NativeSecrets: []string{secret}}},
+		&fakeStore{}, fakeTokens{}, slog.New(slog.DiscardHandler))
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	for _, tc := range []struct{ name, path, auth string }{
+		{"JenkinsWrongBearer", "/api/v1/hooks/jenkins", "Bearer not-the-secret"},
+		{"JenkinsNoCredential", "/api/v1/hooks/jenkins", ""},
+		{"JenkinsWrongBasic", "/api/v1/hooks/jenkins", "Basic dTpub3BlCg=="},
+		{"BambooWrongBearer", "/api/v1/hooks/bamboo", "Bearer not-the-secret"},
+		{"JobsWrongBearer", "/api/v1/jobs", "Bearer not-the-secret"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			head := "POST " + tc.path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4000000\r\n"
+			if tc.auth != "" {
+				head += "Authorization: " + tc.auth + "\r\n"
+			}
+			if _, err := io.WriteString(conn, head+"\r\n{\"source\":"); err != nil {
+				t.Fatal(err)
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("no answer while the body is pending: %v", err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("status %d, want 401", resp.StatusCode)
+			}
+		})
+	}
 }

@@ -74,7 +74,12 @@ func (s *Server) followLog(c echo.Context, id string, since int) error {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // proxies such as nginx must not hold events back
 	res.WriteHeader(http.StatusOK)
-	w := bufio.NewWriter(res)
+	// A stream outlives the server's read and write timeouts: it reads no
+	// body, and each write gets its own deadline.
+	rc := http.NewResponseController(res)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Now().Add(streamWriteWindow))
+	w := &deadlineWriter{Writer: bufio.NewWriter(res), rc: rc}
 	fmt.Fprint(w, "retry: 2000\n\n")
 
 	tick := time.NewTicker(s.cfg.LogPollInterval)
@@ -127,7 +132,7 @@ func (s *Server) followLog(c echo.Context, id string, since int) error {
 
 // writeEvent writes one SSE event; a line holding CR or LF becomes several
 // data fields, which the client joins back with LF.
-func writeEvent(w *bufio.Writer, id, event, data string) {
+func writeEvent(w *deadlineWriter, id, event, data string) {
 	if event != "" {
 		w.WriteString("event: " + event + "\n")
 	}
@@ -141,7 +146,24 @@ func writeEvent(w *bufio.Writer, id, event, data string) {
 	w.WriteString("\n")
 }
 
-func flushEvents(w *bufio.Writer, res *echo.Response) error {
+// streamWriteWindow is how long one flush of a stream may take; events or
+// keepalives come at least every keepaliveIdle.
+const streamWriteWindow = 30 * time.Second
+
+// deadlineWriter buffers a stream's events and gives each flush a fresh
+// write deadline.
+type deadlineWriter struct {
+	*bufio.Writer
+	rc *http.ResponseController
+}
+
+func (w *deadlineWriter) Flush() error {
+	// Unsupported by test recorders; a real connection always supports it.
+	_ = w.rc.SetWriteDeadline(time.Now().Add(streamWriteWindow))
+	return w.Writer.Flush()
+}
+
+func flushEvents(w *deadlineWriter, res *echo.Response) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}

@@ -33,6 +33,10 @@ type apiConfig struct {
 	MaxHookBodyBytes int
 	MaxLogFollowers  int
 	JobCacheSize     int
+
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	IdleTimeout  time.Duration
 }
 
 func (c *apiConfig) register(s *settings) {
@@ -43,6 +47,9 @@ func (c *apiConfig) register(s *settings) {
 	s.Duration(&c.LogPollInterval, "log-poll-interval", "SLIPWAY_LOG_POLL_INTERVAL", 500*time.Millisecond, "how often live log streams look for new lines")
 	s.Int(&c.MaxHookBodyBytes, "max-hook-body-bytes", "SLIPWAY_MAX_HOOK_BODY_BYTES", 4<<20, "largest accepted webhook body (Jenkins and Bamboo payloads)")
 	s.Int(&c.MaxLogFollowers, "max-log-followers", "SLIPWAY_MAX_LOG_FOLLOWERS", 200, "live log streams served at once; more get 429 (0: no cap)")
+	s.Duration(&c.ReadTimeout, "http-read-timeout", "SLIPWAY_HTTP_READ_TIMEOUT", 30*time.Second, "longest time to read a request, body included (0: no limit)")
+	s.Duration(&c.WriteTimeout, "http-write-timeout", "SLIPWAY_HTTP_WRITE_TIMEOUT", 2*time.Minute, "longest time to answer a request; live log streams extend it for each write (0: no limit)")
+	s.Duration(&c.IdleTimeout, "http-idle-timeout", "SLIPWAY_HTTP_IDLE_TIMEOUT", 2*time.Minute, "how long an idle keep-alive connection stays open (0: no limit)")
 	s.Int(&c.JobCacheSize, "job-cache-size", "SLIPWAY_JOB_CACHE_SIZE", 1000, "job views kept in memory for GET /api/v1/jobs/{id}, refreshed by database notifications (0: read every time)")
 }
 
@@ -59,6 +66,12 @@ func (c *apiConfig) validate() []error {
 	}
 	if c.JobCacheSize < 0 {
 		errs = append(errs, errors.New("SLIPWAY_JOB_CACHE_SIZE must be 0 or more"))
+	}
+	for env, d := range map[string]time.Duration{"SLIPWAY_HTTP_READ_TIMEOUT": c.ReadTimeout,
+		"SLIPWAY_HTTP_WRITE_TIMEOUT": c.WriteTimeout, "SLIPWAY_HTTP_IDLE_TIMEOUT": c.IdleTimeout} {
+		if d < 0 {
+			errs = append(errs, errors.New(env+" must be 0 or more"))
+		}
 	}
 	return errs
 }
@@ -135,7 +148,7 @@ func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg *config, stor
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	httpSrv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := cfg.httpServer(api)
 	log.InfoContext(ctx, "slipway started", "version", b.Version, "commit", b.Commit, "addr", ln.Addr().String(), "workers", cfg.Workers)
 	if ready != nil {
 		ready(ln.Addr().String())
@@ -153,6 +166,14 @@ func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg *config, stor
 		return httpSrv.Shutdown(shutdownCtx)
 	})
 	return nil
+}
+
+// httpServer bounds how long a connection may be held: a slow body, a slow
+// reader of an answer and an idle keep-alive each end at their timeout.
+// Live log streams extend their own deadlines (server/logs_follow.go).
+func (c *apiConfig) httpServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: c.ReadTimeout, WriteTimeout: c.WriteTimeout, IdleTimeout: c.IdleTimeout}
 }
 
 // watchedJobCache returns a cache of size job views that store's change
