@@ -31,31 +31,16 @@ type buildContext struct {
 }
 
 // makeContext tars the build context of a checkout, honouring .dockerignore
-// the way the docker CLI does. Paths were validated when the job was accepted;
-// here symlinks are resolved so nothing outside the checkout is ever read.
+// the way the docker CLI does.
 func makeContext(root string, b job.Build) (*buildContext, error) {
 	fail := func(msg string, err error) error {
 		return &job.Failure{Code: job.CodeContext, Message: msg, Permanent: true, Err: err}
 	}
-	realRoot, err := filepath.EvalSymlinks(root)
+	paths, err := resolvePaths(root, b)
 	if err != nil {
-		return nil, fail("resolve checkout", err)
+		return nil, err
 	}
-	ctxDir, err := inside(realRoot, b.Context)
-	if err != nil {
-		return nil, fail("build context "+b.Context, err)
-	}
-	if fi, err := os.Stat(ctxDir); err != nil || !fi.IsDir() {
-		return nil, fail("build context "+b.Context+" is not a directory in the repository", err)
-	}
-	dfPath, err := inside(realRoot, b.Dockerfile)
-	if err != nil {
-		return nil, fail("dockerfile "+b.Dockerfile, err)
-	}
-	if fi, err := os.Stat(dfPath); err != nil || !fi.Mode().IsRegular() {
-		return nil, fail("dockerfile "+b.Dockerfile+" is not a file in the repository", err)
-	}
-
+	ctxDir, dfPath := paths.context, paths.dockerfile
 	ignore, err := readDockerignore(ctxDir)
 	if err != nil {
 		return nil, fail("read .dockerignore", err)
@@ -116,6 +101,40 @@ func makeContext(root string, b job.Build) (*buildContext, error) {
 		},
 	})
 	return &buildContext{tar: wrapped, dockerfile: name, labels: labels}, nil
+}
+
+// buildPaths are a build's context directory and Dockerfile, resolved inside
+// the checkout.
+type buildPaths struct {
+	context, dockerfile string
+}
+
+// resolvePaths finds the context and the Dockerfile of b in the checkout at
+// root. Paths were validated when the job was accepted; here symlinks are
+// resolved so nothing outside the checkout is ever read.
+func resolvePaths(root string, b job.Build) (buildPaths, error) {
+	fail := func(msg string, err error) error {
+		return &job.Failure{Code: job.CodeContext, Message: msg, Permanent: true, Err: err}
+	}
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return buildPaths{}, fail("resolve checkout", err)
+	}
+	ctxDir, err := inside(realRoot, b.Context)
+	if err != nil {
+		return buildPaths{}, fail("build context "+b.Context, err)
+	}
+	if fi, err := os.Stat(ctxDir); err != nil || !fi.IsDir() {
+		return buildPaths{}, fail("build context "+b.Context+" is not a directory in the repository", err)
+	}
+	dfPath, err := inside(realRoot, b.Dockerfile)
+	if err != nil {
+		return buildPaths{}, fail("dockerfile "+b.Dockerfile, err)
+	}
+	if fi, err := os.Stat(dfPath); err != nil || !fi.Mode().IsRegular() {
+		return buildPaths{}, fail("dockerfile "+b.Dockerfile+" is not a file in the repository", err)
+	}
+	return buildPaths{context: ctxDir, dockerfile: dfPath}, nil
 }
 
 // withLabels decides where the build's labels go. It returns the Dockerfile

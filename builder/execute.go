@@ -60,21 +60,22 @@ func (w *Worker) execute(ctx context.Context, j *job.Job, log *logSink) (job.Res
 			w.removeImage(context.WithoutCancel(ctx), local, log)
 		}
 	}()
-	if err := w.buildCheckout(ctx, dir, j.Spec, local, log); err != nil {
+	engine, steps, err := w.buildImage(ctx, dir, j.Spec, local, log)
+	if err != nil {
 		return job.Result{}, err
 	}
 	if !j.Push && !w.cfg.Security.TrustedLocalTags {
 		keep = true
 		log.Printf("==> push: false: the image stays on the daemon as %s only", local)
-		return job.Result{Images: []string{local}}, nil
+		return job.Result{Images: []string{local}, Engine: engine, Steps: steps}, nil
 	}
 	if !j.Push {
 		if err := w.tagRequested(ctx, local, j.References()); err != nil {
 			return job.Result{}, err
 		}
-		return job.Result{Images: j.References()}, nil
+		return job.Result{Images: j.References(), Engine: engine, Steps: steps}, nil
 	}
-	res := job.Result{Images: j.References()}
+	res := job.Result{Images: j.References(), Engine: engine, Steps: steps}
 	if res.Digest, err = w.push(ctx, j.Spec, local, log); err != nil {
 		return job.Result{}, err
 	}

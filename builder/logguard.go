@@ -111,8 +111,9 @@ func (s *logSink) queueLine(line string) {
 	g.truncated = true
 }
 
-// secrets are the values masked in a job's log and error: the worker's and
-// the registry credentials of the Docker config as it is now.
+// secrets are the values masked in a job's log and error: the worker's, the
+// registry credentials of the Docker config and the build secrets of the
+// secrets directory, as they are now.
 func (w *Worker) secrets() *redact.Masker {
-	return w.cfg.Security.Secrets.With(RegistrySecrets(w.cfg.DockerConfig)...)
+	return w.cfg.Security.Secrets.With(append(RegistrySecrets(w.cfg.DockerConfig), secretsDirValues(w.cfg.SecretsDir)...)...)
 }

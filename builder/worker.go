@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,7 @@ type DockerAPI interface {
 	ImagePush(ctx context.Context, ref string, options image.PushOptions) (io.ReadCloser, error)
 	ImageTag(ctx context.Context, source, target string) error
 	ImageRemove(ctx context.Context, ref string, options image.RemoveOptions) ([]image.DeleteResponse, error)
+	DialHijack(ctx context.Context, url, proto string, meta map[string][]string) (net.Conn, error) // BuildKit's /grpc and /session
 }
 
 // Config tunes a Worker.

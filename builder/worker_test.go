@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"testing"
 
 	"github.com/docker/docker/api/types"
@@ -18,6 +19,9 @@ type pingDocker struct{ err error }
 func (p *pingDocker) Ping(context.Context) (types.Ping, error) { return types.Ping{}, p.err }
 func (p *pingDocker) ImageBuild(context.Context, io.Reader, build.ImageBuildOptions) (build.ImageBuildResponse, error) {
 	return build.ImageBuildResponse{}, errors.New("not used")
+}
+func (p *pingDocker) DialHijack(context.Context, string, string, map[string][]string) (net.Conn, error) {
+	return nil, errors.New("not used")
 }
 func (p *pingDocker) ImagePush(context.Context, string, image.PushOptions) (io.ReadCloser, error) {
 	return nil, errors.New("not used")

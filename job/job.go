@@ -48,6 +48,22 @@ type Build struct {
 	// Network is the network RUN steps use; "" is the daemon's default
 	// bridge. Others must be allowed by the server (Policy.BuildNetworks).
 	Network string `json:"network,omitempty"`
+	// Engine is the builder: EngineClassic, EngineBuildKit or EngineAuto
+	// (BuildKit when the Dockerfile or the request needs it, see engine.go).
+	Engine string `json:"engine,omitempty"`
+	// Secrets and SSH name files of the server's secrets directory: each
+	// secret is mounted by RUN --mount=type=secret,id=<id>, each key is
+	// forwarded to RUN --mount=type=ssh,id=<id>. Values never enter the job.
+	Secrets []string `json:"secrets,omitempty"`
+	SSH     []string `json:"ssh,omitempty"`
+	// Cache lists the registry images whose inline build cache the build
+	// may reuse (BuildKit only).
+	Cache *Cache `json:"cache,omitempty"`
+}
+
+// Cache is where BuildKit finds earlier builds' cache.
+type Cache struct {
+	From []string `json:"from,omitempty"`
 }
 
 // Image names the repository the image is tagged and pushed as.
@@ -90,6 +106,18 @@ type Spec struct {
 type Result struct {
 	Digest string   `json:"digest,omitempty"`
 	Images []string `json:"images"`
+	// Engine is the builder that ran; Steps are BuildKit's steps in the
+	// order they started (classic builds list none).
+	Engine string `json:"engine,omitempty"`
+	Steps  []Step `json:"steps,omitempty"`
+}
+
+// Step is one step of a BuildKit build.
+type Step struct {
+	Name       string `json:"name"`
+	Cached     bool   `json:"cached"`
+	DurationMS int64  `json:"duration_ms"`
+	Error      string `json:"error,omitempty"`
 }
 
 // Error is why a job failed, as shown to users.

@@ -41,7 +41,7 @@ func Fingerprint(s Spec, callbackURL string) string {
 }
 
 // BuildKey digests what makes two builds the same build: repository, commit,
-// context, dockerfile, target, args and image. Labels and triggers differ
+// context, dockerfile, target, args, image and the BuildKit settings. Labels and triggers differ
 // between CI systems watching one repository, so they are left out.
 func BuildKey(s Spec) string {
 	return digest(struct {
@@ -54,7 +54,13 @@ func BuildKey(s Spec) string {
 		NoCache    bool              `json:"no_cache"`
 		Image      Image             `json:"image"`
 		Push       bool              `json:"push"`
-	}{s.Source.Repository, s.Source.Commit, s.Build.Context, s.Build.Dockerfile, s.Build.Target, s.Build.Args, s.Build.NoCache, s.Image, s.Push})
+		// Added with BuildKit; omitted when empty so older keys stay the same.
+		Engine  string   `json:"engine,omitempty"`
+		Secrets []string `json:"secrets,omitempty"`
+		SSH     []string `json:"ssh,omitempty"`
+		Cache   *Cache   `json:"cache,omitempty"`
+	}{s.Source.Repository, s.Source.Commit, s.Build.Context, s.Build.Dockerfile, s.Build.Target, s.Build.Args, s.Build.NoCache, s.Image, s.Push,
+		s.Build.Engine, s.Build.Secrets, s.Build.SSH, s.Build.Cache})
 }
 
 func digest(v any) string {

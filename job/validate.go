@@ -26,6 +26,11 @@ type Policy struct {
 	BuildNetworks []string
 	// RegistryHosts, when not empty, are the only registries images may name.
 	RegistryHosts []string
+	// Engine is the builder of jobs that name none (EngineAuto when empty).
+	Engine string
+	// KnownSecret reports whether the server holds a secret (or ssh key)
+	// with the given id; nil: the server holds none.
+	KnownSecret func(id string) bool
 }
 
 var (
@@ -80,6 +85,7 @@ func (s *Spec) Normalize(p Policy) error {
 		}
 		v.add("build.network", "network "+quote(n)+" is not allowed (allowed: "+allowed+")")
 	}
+	s.validateEngine(v, p)
 	validateMap(v, "build.args", s.Build.Args, func(k string) bool { return argNameRE.MatchString(k) })
 	validateMap(v, "build.labels", s.Build.Labels, func(k string) bool {
 		return k != "" && !strings.ContainsFunc(k, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r == '=' })
