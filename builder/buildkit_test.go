@@ -1,18 +1,26 @@
 package builder
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/image"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/slipwayci/slipway/internal/redact"
 	"github.com/slipwayci/slipway/internal/testenv"
@@ -52,7 +60,7 @@ func buildWith(t *testing.T, w *Worker, files map[string]string, b job.Build) (b
 	sink := newLogSink(ctx, "test", store, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	sink.guard = logGuard{masker: w.secrets()}
 	sink.guard.lines = redact.NewLines(sink.guard.masker, sink.keep)
-	engine, steps, err := w.buildImage(ctx, writeTree(t, files), spec, sink)
+	engine, steps, err := w.buildImage(ctx, writeTree(t, files), spec, spec.References()[0], sink)
 	sink.Close()
 	return bkRun{engine: engine, steps: steps, log: store.text(), err: err}, spec
 }
@@ -142,5 +150,92 @@ func TestBuildKitFailureNamesStep(t *testing.T) {
 	b, _ := json.Marshal(r.steps)
 	if !strings.Contains(string(b), "exit code: 3") {
 		t.Errorf("steps do not record the error: %s", b)
+	}
+}
+
+// TestBuildKitSecretAndSSH mounts a secret and an ssh key by reference: the
+// build reads the secret (its length checked inside), the ssh agent socket
+// is there, and the value is nowhere in the log, the image's files, its
+// configuration or its history.
+func TestBuildKitSecretAndSSH(t *testing.T) {
+	base := testenv.BaseImage(t)
+	canary := "canary-" + testenv.RandomHex(10)
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey, err := ssh.MarshalPrivateKey(key, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := testWorker(t, map[string]string{"npm_token": canary + "\n", "deploy": string(pem.EncodeToMemory(pemKey))})
+	df := "FROM " + base + "\n" +
+		"RUN --mount=type=secret,id=npm_token test \"$(tr -d '\\n' < /run/secrets/npm_token | wc -c)\" -eq " + strconv.Itoa(len(canary)) + " && echo secret-length-ok && cat /run/secrets/npm_token && echo $(cat /run/secrets/npm_token) | base64\n" +
+		"RUN --mount=type=secret,id=npm_token,target=/tmp/tok sh -c 'test -s /tmp/tok && echo target-ok'\n" +
+		"RUN --mount=type=ssh,id=deploy sh -c 'test -S \"$SSH_AUTH_SOCK\" && echo ssh-agent-ok'\n"
+	r, spec := buildWith(t, w, map[string]string{"Dockerfile": df}, job.Build{Secrets: []string{"npm_token"}, SSH: []string{"deploy"}})
+	if r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.log)
+	}
+	for _, want := range []string{"secret-length-ok", "target-ok", "ssh-agent-ok"} {
+		if !strings.Contains(r.log, want) {
+			t.Errorf("log lacks %q:\n%s", want, r.log)
+		}
+	}
+	if strings.Contains(r.log, canary) || strings.Contains(r.log, base64.StdEncoding.EncodeToString([]byte(canary))[:12]) {
+		t.Errorf("the secret shows in the log:\n%s", r.log)
+	}
+	steps, _ := json.Marshal(r.steps)
+	if strings.Contains(string(steps), canary) {
+		t.Errorf("the secret shows in the steps: %s", steps)
+	}
+
+	docker := testenv.Docker(t)
+	ctx := context.Background()
+	ref := spec.References()[0]
+	hist, err := docker.ImageHistory(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inspect, err := docker.ImageInspect(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, _ := json.Marshal([]any{hist, inspect})
+	if strings.Contains(string(meta), canary) {
+		t.Errorf("the secret shows in the image's history or configuration")
+	}
+	saved, err := docker.ImageSave(ctx, []string{ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer saved.Close()
+	if found := tarContains(t, saved, canary); found != "" {
+		t.Errorf("the secret is in the image's files: %s", found)
+	}
+}
+
+// tarContains looks for s in every file of an image tar, layers included.
+// Blobs that are not tars (configs, manifests) end the inner search.
+func tarContains(t *testing.T, r io.Reader, s string) string {
+	t.Helper()
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			return ""
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), s) {
+			return h.Name
+		}
+		if strings.HasSuffix(h.Name, ".tar") || strings.HasPrefix(h.Name, "blobs/") {
+			if found := tarContains(t, bytes.NewReader(b), s); found != "" {
+				return h.Name + ":" + found
+			}
+		}
 	}
 }

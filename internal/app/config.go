@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/slipwayci/slipway/internal/egress"
@@ -32,6 +34,10 @@ type config struct {
 	// BuildNetworks are the networks jobs may ask RUN steps to use besides
 	// the default bridge.
 	BuildNetworks []string
+	// Builder is the engine of jobs that name none; SecretsDir holds build
+	// secrets and ssh keys, one file per id.
+	Builder    string
+	SecretsDir string
 	queueConfig
 	Hooks hookConfig
 	apiConfig
@@ -60,6 +66,8 @@ func (c *config) register(s *settings, getenv func(string) string, listen string
 	s.String(&c.LogFormat, "log-format", "SLIPWAY_LOG_FORMAT", "auto", "log format: json, text, or auto (text on a terminal)")
 	s.String(&c.LogLevel, "log-level", "SLIPWAY_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	s.List(&c.BuildNetworks, "build-networks", "SLIPWAY_BUILD_NETWORKS", "", "networks a job may ask its RUN steps to use besides the default bridge (host, or a Docker network name)")
+	s.String(&c.Builder, "builder", "SLIPWAY_BUILDER", job.EngineAuto, "engine of jobs that name none (build.engine): auto (BuildKit when the Dockerfile or the job needs it), classic or buildkit")
+	s.String(&c.SecretsDir, "secrets-dir", "SLIPWAY_SECRETS_DIR", "", "directory of build secrets and ssh keys, one file per id, that jobs name in build.secrets and build.ssh (BuildKit)")
 	c.queueConfig.register(s)
 	c.Hooks.register(s)
 	c.apiConfig.register(s)
@@ -123,6 +131,9 @@ func (c *config) validate() error {
 	if c.Workers < 0 {
 		errs = append(errs, errors.New("SLIPWAY_WORKERS must be 0 or more"))
 	}
+	if !slices.Contains(job.Engines, c.Builder) {
+		errs = append(errs, fmt.Errorf("SLIPWAY_BUILDER=%q must be one of %s", c.Builder, strings.Join(job.Engines, ", ")))
+	}
 	errs = append(errs, c.queueConfig.validate(c.Lease)...)
 	errs = append(errs, c.apiConfig.validate()...)
 	errs = append(errs, c.Hooks.validate()...)
@@ -147,5 +158,5 @@ func (c *config) validate() error {
 
 func (c *config) policy() job.Policy {
 	return job.Policy{GitSchemes: c.GitProtocols, DefaultTimeout: c.BuildTimeout, MaxTimeout: c.MaxBuildTimeout,
-		BuildNetworks: c.BuildNetworks, RegistryHosts: c.RegistryHosts}
+		BuildNetworks: c.BuildNetworks, RegistryHosts: c.RegistryHosts, Engine: c.Builder, KnownSecret: c.knownSecret}
 }

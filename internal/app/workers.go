@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/slipwayci/slipway/builder"
@@ -41,6 +42,12 @@ func (c *queueConfig) register(s *settings) {
 	s.Bool(&c.Supersede, "supersede", "SLIPWAY_SUPERSEDE", false, "cancel older queued jobs for the same ref and image when a newer one arrives")
 }
 
+// knownSecret reports whether the secrets directory holds a file named id;
+// it is read on every request, so secrets added at run time count at once.
+func (c *config) knownSecret(id string) bool {
+	return slices.Contains(builder.SecretIDs(c.SecretsDir), id)
+}
+
 func (c *queueConfig) validate(lease time.Duration) []error {
 	var errs []error
 	if lease < 300*time.Millisecond {
@@ -74,6 +81,7 @@ func newWorker(cfg *config, store builder.Queue, docker builder.DockerAPI, m bui
 		GitSchemes:       cfg.GitProtocols,
 		DockerConfig:     cfg.DockerConfig,
 		WorkDir:          cfg.WorkDir,
+		SecretsDir:       cfg.SecretsDir,
 		Metrics:          m,
 		Security:         cfg.builderSecurity(cfg.egress, secrets),
 	}, store, docker, log)
