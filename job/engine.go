@@ -79,7 +79,7 @@ func (s *Spec) validateEngine(v *ValidationError, p Policy) {
 				v.add("build.cache.from", quote(ref)+" is not a valid image reference")
 				continue
 			}
-			if len(p.RegistryHosts) > 0 && !hostListed(p.RegistryHosts, reference.Domain(named)) {
+			if len(p.RegistryHosts) > 0 && !HostListed(p.RegistryHosts, reference.Domain(named)) {
 				v.add("build.cache.from", "registry "+quote(reference.Domain(named))+" is not allowed (allowed: "+strings.Join(p.RegistryHosts, ", ")+")")
 			}
 			b.Cache.From[i] = reference.TagNameOnly(named).String()
