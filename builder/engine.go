@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
@@ -51,7 +50,7 @@ func (w *Worker) autoEngine(dir string, b job.Build) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	content, err := os.ReadFile(paths.dockerfile)
+	content, err := readLimited(paths.dockerfile, maxDockerfileBytes)
 	if err != nil {
 		return "", &job.Failure{Code: job.CodeContext, Message: "read dockerfile", Permanent: true, Err: err}
 	}
