@@ -58,6 +58,7 @@ type Config struct {
 	GitSchemes       []string      // URL schemes git may use
 	DockerConfig     string        // path of the Docker config.json with registry credentials
 	WorkDir          string        // where checkouts are made; "" for the system temp dir
+	SecretsDir       string        // build secrets and ssh keys, one file per id (buildkit_secrets.go); "" for none
 	Metrics          Metrics       // measurements of the builds; nil measures nothing
 	Security         Security      // defences against hostile requests (security.go)
 }
