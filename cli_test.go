@@ -15,18 +15,9 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/errdefs"
 
+	"github.com/slipwayci/slipway/internal/e2e"
 	"github.com/slipwayci/slipway/internal/testenv"
 )
-
-// buildBinary compiles slipway, so the CLI is tested as a pipeline runs it.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "slipway")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 type cliRun struct {
 	code           int
@@ -71,10 +62,10 @@ func runCLI(t *testing.T, bin string, env map[string]string, onLine func(string)
 	return cliRun{code: code, stdout: stdout.String(), stderr: stderr.String()}
 }
 
-func jobState(t *testing.T, dbURL, id string) string {
+func jobState(t *testing.T, slip *e2e.Slipway, id string) string {
 	t.Helper()
 	ctx := context.Background()
-	conn := mustConnect(t, dbURL)
+	conn := slip.Conn(t)
 	var state string
 	q := `SELECT state FROM jobs ORDER BY created_at DESC LIMIT 1`
 	args := []any{}
@@ -95,10 +86,10 @@ func TestSubmitWait(t *testing.T) {
 	docker := testenv.Docker(t)
 	registry := testenv.Registry(t)
 	base := testenv.BaseImage(t)
-	bin := buildBinary(t)
+	bin := testenv.Binary(t)
 	// SLIPWAY_TOKEN is an admin API token: it queues the job and reads it back.
-	const token = adminToken
-	slip := startSlipway(t, nil)
+	const token = e2e.AdminToken
+	slip := e2e.Start(t, nil)
 	// The nonce keeps Docker's layer cache from replaying the step silently.
 	nonce := testenv.RandomHex(6)
 	repo, commit := testenv.GitRepo(t, map[string]string{
@@ -123,7 +114,7 @@ func TestSubmitWait(t *testing.T) {
 		liveState := ""
 		r := runCLI(t, bin, jenkins, func(line string) {
 			if line == "live-marker "+nonce && liveState == "" {
-				liveState = jobState(t, slip.DB, "")
+				liveState = jobState(t, slip, "")
 			}
 		}, "submit", "--wait", "--image", registry+"/"+name, "--tag", "7,latest", "--build-arg", "BASE="+base,
 			"--digest-file", digestFile, "--poll-interval", "200ms")
@@ -213,11 +204,11 @@ func TestSubmitWait(t *testing.T) {
 		}
 		wrong["SLIPWAY_TOKEN"] = "wrong"
 		wrong["BUILD_NUMBER"] = "8"
-		before := countJobs(t, slip.DB)
+		before := slip.CountJobs(t)
 		if r := runCLI(t, bin, wrong, nil, "submit", "--wait", "--image", registry+"/"+name); r.code != 2 || !strings.Contains(r.stderr, "401") {
 			t.Errorf("wrong token: exit %d, stderr %s", r.code, r.stderr)
 		}
-		if after := countJobs(t, slip.DB); after != before {
+		if after := slip.CountJobs(t); after != before {
 			t.Errorf("a refused submit created %d jobs", after-before)
 		}
 		unreachable := map[string]string{"SLIPWAY_URL": "http://127.0.0.1:1", "SLIPWAY_TOKEN": token, "GIT_URL": repo, "GIT_COMMIT": commit}

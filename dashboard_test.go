@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/slipwayci/slipway/internal/e2e"
 	"github.com/slipwayci/slipway/internal/testenv"
 )
 
@@ -121,7 +121,7 @@ func signIn(t *testing.T, ctx context.Context, url string) {
 	}
 	waitFor(t, ctx, "the sign-in form", `!document.getElementById('login').hidden`)
 	if err := chromedp.Do(ctx,
-		chromedp.SendKeys(chromedp.CSS("#token"), adminToken),
+		chromedp.SendKeys(chromedp.CSS("#token"), e2e.AdminToken),
 		chromedp.Click(chromedp.CSS("#login-form button[type=submit]")),
 	); err != nil {
 		t.Fatal(err)
@@ -142,7 +142,7 @@ func TestDashboard(t *testing.T) {
 	dir := artifacts(t)
 
 	dbURL := testenv.Postgres(t)
-	api := startSlipway(t, map[string]string{"SLIPWAY_DATABASE_URL": dbURL, "SLIPWAY_WORKERS": "0",
+	api := e2e.Start(t, map[string]string{"SLIPWAY_DATABASE_URL": dbURL, "SLIPWAY_WORKERS": "0",
 		"SLIPWAY_LOG_POLL_INTERVAL": "100ms"})
 	repo, commit := testenv.GitRepo(t, map[string]string{
 		"Dockerfile":      "ARG BASE\nFROM ${BASE}\nRUN for i in 1 2 3 4 5 6; do echo tick $i; sleep 1; done\n",
@@ -152,17 +152,12 @@ func TestDashboard(t *testing.T) {
 
 	signIn(t, ctx, api.URL+"/")
 
-	resp, body := postJob(t, api.URL, map[string]any{
+	created := api.Submit(t, map[string]any{
 		"source":  map[string]any{"repository": repo, "commit": commit, "ref": "refs/heads/main"},
 		"build":   map[string]any{"args": map[string]string{"BASE": base}, "no_cache": true}, // a cached RUN prints nothing
 		"image":   map[string]any{"name": name, "tags": []string{"1.0.0"}},
 		"trigger": map[string]any{"system": "jenkins", "job": "app/main", "build_number": "7", "url": "https://jenkins.example.com/job/app/7/"},
 	})
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST job: %d %s", resp.StatusCode, body)
-	}
-	var created jobView
-	_ = json.Unmarshal(body, &created)
 	badge := func(state string) string {
 		return fmt.Sprintf(`document.querySelector('tr[data-job=%s] .badge[data-state=%s]') !== null`, jsString(created.ID), state)
 	}
@@ -178,7 +173,7 @@ func TestDashboard(t *testing.T) {
 	waitFor(t, jobTab, "the job page", `document.querySelector('#job-state .badge[data-state=queued]') !== null`)
 
 	// The build runs in another Slipway, which shares only the database.
-	startSlipway(t, map[string]string{"SLIPWAY_DATABASE_URL": dbURL, "SLIPWAY_WORKERS": "1"})
+	e2e.Start(t, map[string]string{"SLIPWAY_DATABASE_URL": dbURL, "SLIPWAY_WORKERS": "1"})
 
 	waitFor(t, ctx, "the badge to turn running", badge("running"))
 	// A log line shows while the job still runs: it arrived live.
@@ -188,7 +183,7 @@ func TestDashboard(t *testing.T) {
 	waitFor(t, jobTab, "the log's end", `document.getElementById('log-status').textContent.startsWith('Finished: succeeded')`)
 	waitFor(t, jobTab, "the digest", `(document.getElementById('digest') || {}).textContent?.startsWith('sha256:')`)
 
-	j := waitJob(t, api.URL, created.ID)
+	j := api.Wait(t, created.ID)
 	logText, _ := chromedp.Run(jobTab, chromedp.Text(chromedp.CSS("#log")))
 	for i := 1; i <= 6; i++ {
 		if !strings.Contains(logText, fmt.Sprintf("tick %d", i)) {
@@ -201,16 +196,11 @@ func TestDashboard(t *testing.T) {
 	screenshot(t, jobTab, dir, "job.png")
 
 	// Cancel: a slow job, cancelled from its page while it runs.
-	resp, body = postJob(t, api.URL, map[string]any{
+	slow := api.Submit(t, map[string]any{
 		"source": map[string]any{"repository": repo, "commit": commit},
 		"build":  map[string]any{"dockerfile": "Dockerfile.slow", "args": map[string]string{"BASE": base}, "no_cache": true},
 		"image":  map[string]any{"name": name + "-slow", "tags": []string{"slow"}},
 	})
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST slow job: %d %s", resp.StatusCode, body)
-	}
-	var slow jobView
-	_ = json.Unmarshal(body, &slow)
 	if err := chromedp.Do(jobTab, chromedp.Navigate(api.URL+"/#/jobs/"+slow.ID)); err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +211,7 @@ func TestDashboard(t *testing.T) {
 	waitFor(t, jobTab, "the cancel answer", `/Cancel (requested|failed)/.test(document.getElementById('action-result').textContent)`)
 	result, _ := chromedp.Run(jobTab, chromedp.Text(chromedp.CSS("#action-result")))
 	cancelPath := "/api/v1/jobs/" + slow.ID + "/cancel"
-	if !strings.Contains(api.logs.String(), "path="+cancelPath) {
+	if !strings.Contains(api.Logs(), "path="+cancelPath) {
 		t.Errorf("the Cancel button did not reach POST %s; page says %q", cancelPath, result)
 	}
 	if !strings.HasPrefix(result, "Cancel requested") {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -19,6 +18,7 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
 
+	"github.com/slipwayci/slipway/internal/e2e"
 	"github.com/slipwayci/slipway/internal/testenv"
 )
 
@@ -46,13 +46,13 @@ func TestDogfood(t *testing.T) {
 	proxy := moduleProxy(t)
 	removeBuildLeftovers(t, docker, goImage, runtimeImage)
 
-	slip := startSlipway(t, map[string]string{
+	slip := e2e.Start(t, map[string]string{
 		"SLIPWAY_BUILD_NETWORKS": "host",
 		"SLIPWAY_WORKERS":        "1",
 	})
 	name := registry + "/dogfood/slipway"
 	tag := commit[:12]
-	resp, body := postJob(t, slip.URL, map[string]any{
+	created := slip.Submit(t, map[string]any{
 		"source": map[string]any{"repository": "file://" + top, "commit": commit},
 		"build": map[string]any{
 			"network": "host",
@@ -67,16 +67,9 @@ func TestDogfood(t *testing.T) {
 		"image":   map[string]any{"name": name, "tags": []string{tag}},
 		"trigger": map[string]any{"system": "api", "job": "dogfood"},
 	})
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST /api/v1/jobs: %d %s", resp.StatusCode, body)
-	}
-	var created jobView
-	if err := json.Unmarshal(body, &created); err != nil {
-		t.Fatal(err)
-	}
-	j := waitJobFor(t, slip.URL, created.ID, 25*time.Minute)
+	j := slip.WaitFor(t, created.ID, 25*time.Minute, "an end", e2e.Job.Ended)
 	if j.State != "succeeded" {
-		t.Fatalf("dogfood build ended %s: %+v\nlog:\n%s", j.State, j.Error, getText(t, slip.URL+"/api/v1/jobs/"+j.ID+"/logs"))
+		t.Fatalf("dogfood build ended %s: %+v\nlog:\n%s", j.State, j.Error, slip.Log(t, j.ID))
 	}
 	ref := name + ":" + tag
 	if got := registryDigest(t, registry, "dogfood/slipway", tag); got != j.Result.Digest {
@@ -91,6 +84,7 @@ func TestDogfood(t *testing.T) {
 	t.Cleanup(func() { _, _ = docker.ImageRemove(context.Background(), ref, image.RemoveOptions{Force: true}) })
 	c, err := testcontainers.Run(ctx, ref,
 		testcontainers.WithCmd("version"),
+		testenv.Labels(),
 		testcontainers.WithWaitStrategy(wait.ForExit().WithExitTimeout(2*time.Minute)),
 	)
 	testcontainers.CleanupContainer(t, c)

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipwayci/slipway/internal/e2e"
 	"github.com/slipwayci/slipway/internal/webhooksig"
 )
 
@@ -44,51 +45,6 @@ func hookEnv(extra map[string]string) map[string]string {
 		env[k] = v
 	}
 	return env
-}
-
-type answer struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func (a answer) jobID(t *testing.T) string {
-	t.Helper()
-	var j struct {
-		ID string `json:"id"`
-	}
-	if err := json.Unmarshal(a.body, &j); err != nil || j.ID == "" {
-		t.Fatalf("answer %d %s has no job id", a.status, a.body)
-	}
-	return j.ID
-}
-
-func send(t *testing.T, method, url string, body []byte, header http.Header) answer {
-	t.Helper()
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header = header.Clone()
-	if req.Header == nil {
-		req.Header = http.Header{}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	// Reads take an API token; writes carry the credential under test.
-	if method == http.MethodGet && req.Header.Get("Authorization") == "" {
-		req.Header.Set("Authorization", "Bearer "+adminToken)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return answer{status: resp.StatusCode, header: resp.Header, body: b}
-}
-
-func bearer(secret string) http.Header {
-	return http.Header{"Authorization": {"Bearer " + secret}}
 }
 
 func stdSigned(t *testing.T, secret, id string, ts time.Time, body []byte) http.Header {
@@ -128,7 +84,7 @@ func readFixture(t *testing.T, name string) []byte {
 // TestHookAuthMatrix: per endpoint, every kind of credential, right and
 // wrong, on real Postgres; a refused request creates nothing.
 func TestHookAuthMatrix(t *testing.T) {
-	slip := startSlipway(t, hookEnv(nil))
+	slip := e2e.Start(t, hookEnv(nil))
 	endpoints := []struct {
 		path, secret string
 	}{
@@ -147,10 +103,10 @@ func TestHookAuthMatrix(t *testing.T) {
 			want   int
 		}{
 			{"none", func([]byte) http.Header { return nil }, "", false, 401},
-			{"bearer wrong", func([]byte) http.Header { return bearer("wrong") }, "", false, 401},
-			{"bearer other endpoint's", func([]byte) http.Header { return bearer(otherSecret(ep.secret)) }, "", false, 401},
-			{"bearer right", func([]byte) http.Header { return bearer(ep.secret) }, "", false, 202},
-			{"bearer rotated", func([]byte) http.Header { return bearer(rotatedSecret) }, "", false, 202},
+			{"bearer wrong", func([]byte) http.Header { return e2e.Bearer("wrong") }, "", false, 401},
+			{"bearer other endpoint's", func([]byte) http.Header { return e2e.Bearer(otherSecret(ep.secret)) }, "", false, 401},
+			{"bearer right", func([]byte) http.Header { return e2e.Bearer(ep.secret) }, "", false, 202},
+			{"bearer rotated", func([]byte) http.Header { return e2e.Bearer(rotatedSecret) }, "", false, 202},
 			{"hub right", func(b []byte) http.Header {
 				return http.Header{"X-Hub-Signature-256": {webhooksig.HubSign([]byte(ep.secret), b)}}
 			}, "", false, 202},
@@ -174,17 +130,17 @@ func TestHookAuthMatrix(t *testing.T) {
 				if tc.tamper {
 					body = bytes.Replace(body, []byte("auth/app"), []byte("auth/APP"), 1)
 				}
-				before := countJobs(t, slip.DB)
-				a := send(t, http.MethodPost, slip.URL+ep.path+tc.query, body, h)
-				if a.status != tc.want {
-					t.Fatalf("status = %d, want %d: %s", a.status, tc.want, a.body)
+				before := slip.CountJobs(t)
+				a := slip.Do(t, http.MethodPost, ep.path+tc.query, body, h)
+				if a.Status != tc.want {
+					t.Fatalf("status = %d, want %d: %s", a.Status, tc.want, a.Body)
 				}
-				after := countJobs(t, slip.DB)
+				after := slip.CountJobs(t)
 				switch {
 				case tc.want == 401 && after != before:
 					t.Errorf("a refused request created %d jobs", after-before)
-				case tc.want == 401 && a.header.Get("Content-Type") != "application/problem+json":
-					t.Errorf("401 Content-Type = %q", a.header.Get("Content-Type"))
+				case tc.want == 401 && a.Header.Get("Content-Type") != "application/problem+json":
+					t.Errorf("401 Content-Type = %q", a.Header.Get("Content-Type"))
 				case tc.want == 202 && after != before+1:
 					t.Errorf("an accepted request created %d jobs, want 1", after-before)
 				}
@@ -204,9 +160,9 @@ func otherSecret(s string) string {
 // concurrently it arrives; its id reused for another request is refused.
 func TestIdempotency(t *testing.T) {
 	// Deduplication off: the delivery id alone must hold the line.
-	slip := startSlipway(t, hookEnv(map[string]string{"SLIPWAY_DEDUPE": "false"}))
+	slip := e2e.Start(t, hookEnv(map[string]string{"SLIPWAY_DEDUPE": "false"}))
 	body := nativeBody("https://git.example.com/app.git", "registry.example.com/idem/app", nil)
-	h := bearer(nativeSecret)
+	h := e2e.Bearer(nativeSecret)
 	h.Set("Idempotency-Key", "jenkins-app-42")
 
 	const copies = 100
@@ -219,12 +175,12 @@ func TestIdempotency(t *testing.T) {
 	start := time.Now()
 	for range copies {
 		wg.Go(func() {
-			a := send(t, http.MethodPost, slip.URL+"/api/v1/jobs", body, h)
+			a := slip.Do(t, http.MethodPost, "/api/v1/jobs", body, h)
 			mu.Lock()
 			defer mu.Unlock()
-			statuses[a.status]++
-			if a.status < 300 {
-				ids[a.jobID(t)]++
+			statuses[a.Status]++
+			if a.Status < 300 {
+				ids[a.JobID(t)]++
 			}
 		})
 	}
@@ -233,27 +189,27 @@ func TestIdempotency(t *testing.T) {
 	if statuses[202] != 1 || statuses[200] != copies-1 || len(ids) != 1 {
 		t.Fatalf("statuses %v, job ids %v: want one 202, %d 200 and one job", statuses, ids, copies-1)
 	}
-	if n := countJobs(t, slip.DB); n != 1 {
+	if n := slip.CountJobs(t); n != 1 {
 		t.Fatalf("%d jobs after %d copies of one delivery, want 1", n, copies)
 	}
 
 	other := nativeBody("https://git.example.com/app.git", "registry.example.com/idem/other", nil)
-	if a := send(t, http.MethodPost, slip.URL+"/api/v1/jobs", other, h); a.status != 422 {
-		t.Errorf("same key, other body: %d %s, want 422", a.status, a.body)
+	if a := slip.Do(t, http.MethodPost, "/api/v1/jobs", other, h); a.Status != 422 {
+		t.Errorf("same key, other body: %d %s, want 422", a.Status, a.Body)
 	}
 
 	// Jenkins sends COMPLETED and then FINALIZED for one build: one job.
-	jh := bearer(jenkinsSecret)
-	first := send(t, http.MethodPost, slip.URL+"/api/v1/hooks/jenkins", readFixture(t, "jenkins/notification-completed.json"), jh)
-	second := send(t, http.MethodPost, slip.URL+"/api/v1/hooks/jenkins", readFixture(t, "jenkins/notification-finalized.json"), jh)
-	if first.status != 202 || second.status != 200 || first.jobID(t) != second.jobID(t) {
-		t.Errorf("COMPLETED %d %s, FINALIZED %d %s: want 202 then 200 with one job", first.status, first.body, second.status, second.body)
+	jh := e2e.Bearer(jenkinsSecret)
+	first := slip.Do(t, http.MethodPost, "/api/v1/hooks/jenkins", readFixture(t, "jenkins/notification-completed.json"), jh)
+	second := slip.Do(t, http.MethodPost, "/api/v1/hooks/jenkins", readFixture(t, "jenkins/notification-finalized.json"), jh)
+	if first.Status != 202 || second.Status != 200 || first.JobID(t) != second.JobID(t) {
+		t.Errorf("COMPLETED %d %s, FINALIZED %d %s: want 202 then 200 with one job", first.Status, first.Body, second.Status, second.Body)
 	}
-	started := send(t, http.MethodPost, slip.URL+"/api/v1/hooks/jenkins", readFixture(t, "jenkins/notification-started.json"), jh)
-	if started.status != 202 || !bytes.Contains(started.body, []byte(`"ignored"`)) {
-		t.Errorf("STARTED: %d %s, want 202 ignored", started.status, started.body)
+	started := slip.Do(t, http.MethodPost, "/api/v1/hooks/jenkins", readFixture(t, "jenkins/notification-started.json"), jh)
+	if started.Status != 202 || !bytes.Contains(started.Body, []byte(`"ignored"`)) {
+		t.Errorf("STARTED: %d %s, want 202 ignored", started.Status, started.Body)
 	}
-	if n := countJobs(t, slip.DB); n != 2 {
+	if n := slip.CountJobs(t); n != 2 {
 		t.Errorf("%d jobs, want 2", n)
 	}
 }
@@ -263,60 +219,26 @@ func TestIdempotency(t *testing.T) {
 func TestDedupe(t *testing.T) {
 	for _, dedupe := range []bool{true, false} {
 		t.Run(fmt.Sprintf("dedupe=%v", dedupe), func(t *testing.T) {
-			slip := startSlipway(t, hookEnv(map[string]string{"SLIPWAY_DEDUPE": strconv.FormatBool(dedupe)}))
-			j := send(t, http.MethodPost, slip.URL+"/api/v1/hooks/jenkins", readFixture(t, "jenkins/native.json"), bearer(jenkinsSecret))
+			slip := e2e.Start(t, hookEnv(map[string]string{"SLIPWAY_DEDUPE": strconv.FormatBool(dedupe)}))
+			j := slip.Do(t, http.MethodPost, "/api/v1/hooks/jenkins", readFixture(t, "jenkins/native.json"), e2e.Bearer(jenkinsSecret))
 			body := readFixture(t, "bamboo/native.json")
 			body = bytes.Replace(body, []byte(`"name": "registry.example.com/team/app"`), []byte(`"name": "registry.example.com/team/app", "tags": ["18"]`), 1)
-			b := send(t, http.MethodPost, slip.URL+"/api/v1/hooks/bamboo", body, bearer(bambooSecret))
-			if j.status != 202 {
-				t.Fatalf("jenkins: %d %s", j.status, j.body)
+			b := slip.Do(t, http.MethodPost, "/api/v1/hooks/bamboo", body, e2e.Bearer(bambooSecret))
+			if j.Status != 202 {
+				t.Fatalf("jenkins: %d %s", j.Status, j.Body)
 			}
 			wantStatus, wantJobs := 200, 1
 			if !dedupe {
 				wantStatus, wantJobs = 202, 2
 			}
-			if b.status != wantStatus || (dedupe != (j.jobID(t) == b.jobID(t))) {
-				t.Errorf("bamboo: %d %s; want %d, shared job %v", b.status, b.body, wantStatus, dedupe)
+			if b.Status != wantStatus || (dedupe != (j.JobID(t) == b.JobID(t))) {
+				t.Errorf("bamboo: %d %s; want %d, shared job %v", b.Status, b.Body, wantStatus, dedupe)
 			}
-			if n := countJobs(t, slip.DB); n != wantJobs {
+			if n := slip.CountJobs(t); n != wantJobs {
 				t.Errorf("%d jobs, want %d", n, wantJobs)
 			}
 		})
 	}
-}
-
-type jobDetail struct {
-	ID    string `json:"id"`
-	State string `json:"state"`
-	Build struct {
-		Dockerfile string            `json:"dockerfile"`
-		Labels     map[string]string `json:"labels"`
-	} `json:"build"`
-	Image struct {
-		Name string   `json:"name"`
-		Tags []string `json:"tags"`
-	} `json:"image"`
-	Trigger struct {
-		System      string `json:"system"`
-		Job         string `json:"job"`
-		BuildNumber string `json:"build_number"`
-		URL         string `json:"url"`
-	} `json:"trigger"`
-	Callbacks []struct {
-		URL        string `json:"url"`
-		State      string `json:"state"`
-		Attempts   int    `json:"attempts"`
-		LastStatus *int   `json:"last_status"`
-	} `json:"callbacks"`
-}
-
-func getJob(t *testing.T, base, id string) jobDetail {
-	t.Helper()
-	var j jobDetail
-	if err := json.Unmarshal([]byte(getText(t, base+"/api/v1/jobs/"+id)), &j); err != nil {
-		t.Fatal(err)
-	}
-	return j
 }
 
 // TestProjects: deliveries without image settings take them from a project,
@@ -335,18 +257,18 @@ func TestProjects(t *testing.T) {
 	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	slip := startSlipway(t, hookEnv(map[string]string{"SLIPWAY_PROJECTS_FILE": file}))
+	slip := e2e.Start(t, hookEnv(map[string]string{"SLIPWAY_PROJECTS_FILE": file}))
 
-	if list := getText(t, slip.URL+"/api/v1/projects"); !strings.Contains(list, `"PROJ-APP"`) {
+	if list := slip.Get(t, "/api/v1/projects").Want(t, http.StatusOK).String(); !strings.Contains(list, `"PROJ-APP"`) {
 		t.Fatalf("projects file not loaded: %s", list)
 	}
 
 	// Bamboo's custom template: repository and commit from the payload, the rest from the project.
-	a := send(t, http.MethodPost, slip.URL+"/api/v1/hooks/bamboo", readFixture(t, "bamboo/build-custom-template.json"), bearer(bambooSecret))
-	if a.status != 202 {
-		t.Fatalf("bamboo: %d %s", a.status, a.body)
+	a := slip.Do(t, http.MethodPost, "/api/v1/hooks/bamboo", readFixture(t, "bamboo/build-custom-template.json"), e2e.Bearer(bambooSecret))
+	if a.Status != 202 {
+		t.Fatalf("bamboo: %d %s", a.Status, a.Body)
 	}
-	j := getJob(t, slip.URL, a.jobID(t))
+	j := slip.Job(t, a.JobID(t))
 	if j.Image.Name != "registry.example.com/team/app" || strings.Join(j.Image.Tags, ",") != testCommit[:12]+",main-42" || j.Build.Dockerfile != "build/Dockerfile" {
 		t.Errorf("image %+v dockerfile %q: project settings not applied", j.Image, j.Build.Dockerfile)
 	}
@@ -368,45 +290,45 @@ func TestProjects(t *testing.T) {
 	}
 
 	// The default template carries no commit: 422 says so and how to fix it.
-	a = send(t, http.MethodPost, slip.URL+"/api/v1/hooks/bamboo", readFixture(t, "bamboo/build-default-template.json"), bearer(bambooSecret))
-	if a.status != 422 || !bytes.Contains(a.body, []byte(`"source.commit"`)) || !bytes.Contains(a.body, []byte("custom template")) {
-		t.Errorf("default template: %d %s, want 422 naming source.commit", a.status, a.body)
+	a = slip.Do(t, http.MethodPost, "/api/v1/hooks/bamboo", readFixture(t, "bamboo/build-default-template.json"), e2e.Bearer(bambooSecret))
+	if a.Status != 422 || !bytes.Contains(a.Body, []byte(`"source.commit"`)) || !bytes.Contains(a.Body, []byte("custom template")) {
+		t.Errorf("default template: %d %s, want 422 naming source.commit", a.Status, a.Body)
 	}
 
 	// A Jenkins job without parameters or project: the image is missing.
 	unmapped := bytes.ReplaceAll(readFixture(t, "jenkins/notification-no-parameters.json"), []byte("team/app.git"), []byte("team/other.git"))
-	a = send(t, http.MethodPost, slip.URL+"/api/v1/hooks/jenkins", unmapped, bearer(jenkinsSecret))
-	if a.status != 422 || !bytes.Contains(a.body, []byte(`"image.name"`)) || !bytes.Contains(a.body, []byte("team/app")) {
-		t.Errorf("unmapped Jenkins job: %d %s, want 422 naming image.name and the job", a.status, a.body)
+	a = slip.Do(t, http.MethodPost, "/api/v1/hooks/jenkins", unmapped, e2e.Bearer(jenkinsSecret))
+	if a.Status != 422 || !bytes.Contains(a.Body, []byte(`"image.name"`)) || !bytes.Contains(a.Body, []byte("team/app")) {
+		t.Errorf("unmapped Jenkins job: %d %s, want 422 naming image.name and the job", a.Status, a.Body)
 	}
 
 	// Project CRUD; a Jenkins folder job's name travels escaped.
 	proj := []byte(`{"image": "registry.example.com/team/app2", "tags": ["{{.BuildNumber}}"]}`)
-	path := slip.URL + "/api/v1/projects/team%2Fapp"
-	if a := send(t, http.MethodPut, path, proj, nil); a.status != 401 {
-		t.Errorf("PUT without credential: %d, want 401", a.status)
+	path := "/api/v1/projects/team%2Fapp"
+	if a := slip.Do(t, http.MethodPut, path, proj, nil); a.Status != 401 {
+		t.Errorf("PUT without credential: %d, want 401", a.Status)
 	}
-	if a := send(t, http.MethodPut, path, proj, bearer(nativeSecret)); a.status != 201 {
-		t.Fatalf("PUT project: %d %s", a.status, a.body)
+	if a := slip.Do(t, http.MethodPut, path, proj, e2e.Bearer(nativeSecret)); a.Status != 201 {
+		t.Fatalf("PUT project: %d %s", a.Status, a.Body)
 	}
-	if a := send(t, http.MethodPut, path, proj, bearer(nativeSecret)); a.status != 200 {
-		t.Errorf("PUT again: %d %s, want 200", a.status, a.body)
+	if a := slip.Do(t, http.MethodPut, path, proj, e2e.Bearer(nativeSecret)); a.Status != 200 {
+		t.Errorf("PUT again: %d %s, want 200", a.Status, a.Body)
 	}
-	if a := send(t, http.MethodPut, slip.URL+"/api/v1/projects/bad", []byte(`{"image": "Not Valid", "tags": ["{{.Nope"]}`), bearer(nativeSecret)); a.status != 422 {
-		t.Errorf("PUT invalid project: %d %s, want 422", a.status, a.body)
+	if a := slip.Do(t, http.MethodPut, "/api/v1/projects/bad", []byte(`{"image": "Not Valid", "tags": ["{{.Nope"]}`), e2e.Bearer(nativeSecret)); a.Status != 422 {
+		t.Errorf("PUT invalid project: %d %s, want 422", a.Status, a.Body)
 	}
-	a = send(t, http.MethodPost, slip.URL+"/api/v1/hooks/jenkins", unmapped, bearer(jenkinsSecret))
-	if a.status != 202 {
-		t.Fatalf("mapped Jenkins job: %d %s", a.status, a.body)
+	a = slip.Do(t, http.MethodPost, "/api/v1/hooks/jenkins", unmapped, e2e.Bearer(jenkinsSecret))
+	if a.Status != 202 {
+		t.Fatalf("mapped Jenkins job: %d %s", a.Status, a.Body)
 	}
-	if j := getJob(t, slip.URL, a.jobID(t)); j.Image.Name != "registry.example.com/team/app2" || strings.Join(j.Image.Tags, ",") != "18" {
+	if j := slip.Job(t, a.JobID(t)); j.Image.Name != "registry.example.com/team/app2" || strings.Join(j.Image.Tags, ",") != "18" {
 		t.Errorf("image = %+v, want team/app2:18", j.Image)
 	}
-	if a := send(t, http.MethodDelete, path, nil, bearer(nativeSecret)); a.status != 204 {
-		t.Errorf("DELETE: %d %s", a.status, a.body)
+	if a := slip.Do(t, http.MethodDelete, path, nil, e2e.Bearer(nativeSecret)); a.Status != 204 {
+		t.Errorf("DELETE: %d %s", a.Status, a.Body)
 	}
-	if a := send(t, http.MethodGet, path, nil, nil); a.status != 404 {
-		t.Errorf("GET deleted: %d, want 404", a.status)
+	if a := slip.Get(t, path); a.Status != 404 {
+		t.Errorf("GET deleted: %d, want 404", a.Status)
 	}
 }
 
@@ -432,30 +354,30 @@ func TestCallbackRetried(t *testing.T) {
 		delivered <- body
 	}))
 	defer recv.Close()
-	slip := startSlipway(t, hookEnv(map[string]string{
+	slip := e2e.Start(t, hookEnv(map[string]string{
 		"SLIPWAY_CALLBACK_SECRET":        secret,
 		"SLIPWAY_CALLBACK_MIN_BACKOFF":   "50ms",
 		"SLIPWAY_CALLBACK_POLL_INTERVAL": "50ms",
 	}))
 	body := nativeBody("https://git.example.com/app.git", "registry.example.com/cb/app",
 		map[string]any{"callback_url": recv.URL + "/webhook-step/capability-token"})
-	a := send(t, http.MethodPost, slip.URL+"/api/v1/jobs", body, bearer(nativeSecret))
-	if a.status != 202 {
-		t.Fatalf("POST: %d %s", a.status, a.body)
+	a := slip.Do(t, http.MethodPost, "/api/v1/jobs", body, e2e.Bearer(nativeSecret))
+	if a.Status != 202 {
+		t.Fatalf("POST: %d %s", a.Status, a.Body)
 	}
-	id := a.jobID(t)
-	if j := getJob(t, slip.URL, id); len(j.Callbacks) != 1 || j.Callbacks[0].State != "waiting" || strings.Contains(j.Callbacks[0].URL, "capability-token") {
+	id := a.JobID(t)
+	if j := slip.Job(t, id); len(j.Callbacks) != 1 || j.Callbacks[0].State != "waiting" || strings.Contains(j.Callbacks[0].URL, "capability-token") {
 		t.Fatalf("callbacks before the end = %+v, want one waiting with its path hidden", j.Callbacks)
 	}
 	// No worker runs here: the job ends as any code would end it, by an UPDATE.
 	ctx := context.Background()
-	conn := mustConnect(t, slip.DB)
+	conn := slip.Conn(t)
 	if _, err := conn.Exec(ctx, `UPDATE jobs SET state = 'failed', finished_at = now(), error_code = 'build_failed', error_message = 'x' WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case got := <-delivered:
-		var j jobView
+		var j e2e.Job
 		if err := json.Unmarshal(got, &j); err != nil || j.ID != id || j.State != "failed" {
 			t.Errorf("callback body %s: want job %s failed", got, id)
 		}
@@ -464,7 +386,7 @@ func TestCallbackRetried(t *testing.T) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		j := getJob(t, slip.URL, id)
+		j := slip.Job(t, id)
 		if len(j.Callbacks) == 1 && j.Callbacks[0].State == "delivered" {
 			if c := j.Callbacks[0]; c.Attempts != 3 || c.LastStatus == nil || *c.LastStatus != 200 {
 				t.Errorf("callback = %+v, want 3 attempts ending in 200", c)
@@ -491,10 +413,11 @@ func TestCallbackExpires(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer recv.Close()
-	slip := startSlipway(t, hookEnv(map[string]string{
-		"SLIPWAY_CALLBACK_MIN_BACKOFF":   "20ms",
-		"SLIPWAY_CALLBACK_MAX_BACKOFF":   "40ms",
-		"SLIPWAY_CALLBACK_EXPIRY":        "300ms",
+	slip := e2e.Start(t, hookEnv(map[string]string{
+		"SLIPWAY_CALLBACK_MIN_BACKOFF": "20ms",
+		"SLIPWAY_CALLBACK_MAX_BACKOFF": "40ms",
+		// Long enough for several attempts on a loaded machine.
+		"SLIPWAY_CALLBACK_EXPIRY":        "2s",
 		"SLIPWAY_CALLBACK_POLL_INTERVAL": "20ms",
 	}))
 	body := nativeBody("https://git.example.com/app.git", "registry.example.com/cb/expires", map[string]any{"callback_url": recv.URL})
@@ -508,20 +431,20 @@ func TestCallbackExpires(t *testing.T) {
 // awaitExpiredCallback posts body, a job with one callback, ends the job by
 // hand and waits until its callback has expired; it returns the job's id and
 // what GET shows of it then.
-func awaitExpiredCallback(t *testing.T, slip *instance, body []byte) (string, jobDetail) {
+func awaitExpiredCallback(t *testing.T, slip *e2e.Slipway, body []byte) (string, e2e.Job) {
 	t.Helper()
-	a := send(t, http.MethodPost, slip.URL+"/api/v1/jobs", body, bearer(nativeSecret))
-	if a.status != http.StatusAccepted {
-		t.Fatalf("POST: %d %s", a.status, a.body)
+	a := slip.Do(t, http.MethodPost, "/api/v1/jobs", body, e2e.Bearer(nativeSecret))
+	if a.Status != http.StatusAccepted {
+		t.Fatalf("POST: %d %s", a.Status, a.Body)
 	}
-	id := a.jobID(t)
-	conn := mustConnect(t, slip.DB)
+	id := a.JobID(t)
+	conn := slip.Conn(t)
 	if _, err := conn.Exec(context.Background(), `UPDATE jobs SET state = 'canceled', finished_at = now() WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		j := getJob(t, slip.URL, id)
+		j := slip.Job(t, id)
 		if len(j.Callbacks) == 1 && j.Callbacks[0].State == "expired" {
 			return id, j
 		}

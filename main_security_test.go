@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/slipwayci/slipway/internal/e2e"
 	"github.com/slipwayci/slipway/internal/testenv"
 )
 
@@ -24,26 +24,21 @@ import (
 // appears.
 func TestBadRequestCorpusEndToEnd(t *testing.T) {
 	corpus := testenv.LoadBadRequests(t, filepath.Join("server", "testdata", "bad_requests.json"))
-	slip := startSlipway(t, map[string]string{"SLIPWAY_GIT_PROTOCOLS": "https", "SLIPWAY_RATE_LIMIT": "0", "SLIPWAY_WORKERS": "1"})
+	slip := e2e.Start(t, map[string]string{"SLIPWAY_GIT_PROTOCOLS": "https", "SLIPWAY_RATE_LIMIT": "0", "SLIPWAY_WORKERS": "1"})
 	canary := filepath.Join(os.TempDir(), "slipway-pwn-"+testenv.RandomHex(8))
 	for _, b := range corpus {
 		t.Run(b.Name, func(t *testing.T) {
-			resp, err := http.DefaultClient.Do(b.Request(t, slip.URL, canary, adminToken))
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if !b.Expects(resp.StatusCode) {
-				t.Errorf("status = %d, want %d%v: %s", resp.StatusCode, b.Status, b.Statuses, body)
+			a := slip.Send(t, b.Request(t, slip.URL, canary, e2e.AdminToken))
+			if !b.Expects(a.Status) {
+				t.Errorf("status = %d, want %d%v: %s", a.Status, b.Status, b.Statuses, a.Body)
 			}
 			var p struct{ Status int }
-			if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" || json.Unmarshal(body, &p) != nil || p.Status != resp.StatusCode {
-				t.Errorf("answer %s %s is not a matching problem", ct, body)
+			if ct := a.Header.Get("Content-Type"); ct != "application/problem+json" || json.Unmarshal(a.Body, &p) != nil || p.Status != a.Status {
+				t.Errorf("answer %s %s is not a matching problem", ct, a.Body)
 			}
 		})
 	}
-	if n := countJobs(t, slip.DB); n != 0 {
+	if n := slip.CountJobs(t); n != 0 {
 		t.Errorf("the corpus wrote %d job rows", n)
 	}
 	if found, _ := filepath.Glob(filepath.Join(os.TempDir(), "slipway-pwn-*")); len(found) != 0 {
@@ -51,65 +46,24 @@ func TestBadRequestCorpusEndToEnd(t *testing.T) {
 	}
 }
 
-// gitRepoWithLinks makes a git repository of files and symbolic links
-// (name → target) and returns its file:// URL and commit.
-func gitRepoWithLinks(t *testing.T, files, links map[string]string) (string, string) {
+// runHostileJob runs req to its end and returns the job, every API answer
+// about it and its log.
+func runHostileJob(t *testing.T, slip *e2e.Slipway, req map[string]any) (e2e.Job, string, string) {
 	t.Helper()
-	dir := t.TempDir()
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for name, target := range links {
-		if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	testenv.Git(t, dir, "init", "-q", "-b", "main")
-	testenv.Git(t, dir, "add", "-A")
-	testenv.Git(t, dir, "commit", "-q", "-m", "test")
-	return "file://" + dir, testenv.Git(t, dir, "rev-parse", "HEAD")
-}
-
-type hostileJob struct {
-	ID       string   `json:"id"`
-	State    string   `json:"state"`
-	Warnings []string `json:"warnings"`
-	Error    *struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
-func runHostileJob(t *testing.T, base string, req map[string]any) (hostileJob, string, string) {
-	t.Helper()
-	resp, body := postJob(t, base, req)
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST: %d %s", resp.StatusCode, body)
-	}
-	var created hostileJob
-	if err := json.Unmarshal(body, &created); err != nil {
-		t.Fatal(err)
-	}
-	waitJob(t, base, created.ID)
-	jobJSON := getText(t, base+"/api/v1/jobs/"+created.ID)
-	var j hostileJob
-	if err := json.Unmarshal([]byte(jobJSON), &j); err != nil {
-		t.Fatal(err)
-	}
-	return j, jobJSON + string(body), getText(t, base+"/api/v1/jobs/"+created.ID+"/logs")
+	created := slip.Post(t, "/api/v1/jobs", req).Want(t, http.StatusAccepted)
+	id := created.JobID(t)
+	slip.Wait(t, id)
+	a := slip.Get(t, "/api/v1/jobs/"+id).Want(t, http.StatusOK)
+	var j e2e.Job
+	a.Decode(t, &j)
+	return j, a.String() + created.String(), slip.Log(t, id)
 }
 
 // dbText is every text the database holds about jobs.
-func dbText(t *testing.T, dbURL string) string {
+func dbText(t *testing.T, slip *e2e.Slipway) string {
 	t.Helper()
 	ctx := context.Background()
-	conn := mustConnect(t, dbURL)
+	conn := slip.Conn(t)
 	var s string
 	err := conn.QueryRow(ctx, `SELECT coalesce(string_agg(t, E'\n'), '') FROM (
 		SELECT spec::text || ' ' || coalesce(result::text, '') || ' ' || coalesce(error_code, '') || ' ' || coalesce(error_message, '') AS t FROM jobs
@@ -138,7 +92,7 @@ func TestHostileBuildsEndToEnd(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(cfgDir, "config.json"), []byte(`{"auths":{"`+registry+`":{"auth":"`+auth+`"}}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	slip := startSlipway(t, map[string]string{
+	slip := e2e.Start(t, map[string]string{
 		"SLIPWAY_GIT_PROTOCOLS":     "file,http,https",
 		"SLIPWAY_DOCKER_CONFIG":     filepath.Join(cfgDir, "config.json"),
 		"SLIPWAY_MAX_CONTEXT_FILES": "50",
@@ -155,7 +109,7 @@ func TestHostileBuildsEndToEnd(t *testing.T) {
 	image := registry + "/hostile/app-" + testenv.RandomHex(4)
 
 	t.Run("Symlinks", func(t *testing.T) {
-		repo, commit := gitRepoWithLinks(t,
+		repo, commit := testenv.GitRepoWithLinks(t,
 			map[string]string{"inner/Dockerfile": "ARG BASE\nFROM ${BASE}\nCOPY leak.txt /leak.txt\nRUN cat /leak.txt\n"},
 			map[string]string{
 				"Dockerfile":     filepath.Join(outside, "Dockerfile"),
@@ -175,7 +129,7 @@ func TestHostileBuildsEndToEnd(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				j, api, logText := runHostileJob(t, slip.URL, map[string]any{
+				j, api, logText := runHostileJob(t, slip, map[string]any{
 					"source": map[string]any{"repository": repo, "commit": commit},
 					"build":  tt.build,
 					"image":  map[string]any{"name": image},
@@ -191,7 +145,7 @@ func TestHostileBuildsEndToEnd(t *testing.T) {
 	t.Run("InternalRepository", func(t *testing.T) {
 		for _, repo := range []string{"http://127.0.0.1:1/x.git", "http://localhost:1/x.git", "http://2130706433:1/x.git",
 			"http://[::1]:1/x.git", "http://169.254.169.254/latest/x.git"} {
-			j, api, logText := runHostileJob(t, slip.URL, map[string]any{
+			j, api, logText := runHostileJob(t, slip, map[string]any{
 				"source": map[string]any{"repository": repo, "commit": strings.Repeat("a", 40)},
 				"image":  map[string]any{"name": image},
 			})
@@ -208,7 +162,7 @@ func TestHostileBuildsEndToEnd(t *testing.T) {
 			files[fmt.Sprintf("f%02d.txt", i)] = "x"
 		}
 		repo, commit := testenv.GitRepo(t, files)
-		j, api, logText := runHostileJob(t, slip.URL, map[string]any{
+		j, api, logText := runHostileJob(t, slip, map[string]any{
 			"source": map[string]any{"repository": repo, "commit": commit},
 			"image":  map[string]any{"name": image},
 		})
@@ -227,7 +181,7 @@ func TestHostileBuildsEndToEnd(t *testing.T) {
 			"RUN printf 'nul:\\000: bad:\\377:\\n'\n" +
 			"RUN i=0; while [ $i -lt 3000 ]; do echo chatty line $i; i=$((i+1)); done\n"
 		repo, commit := testenv.GitRepo(t, map[string]string{"Dockerfile": dockerfile})
-		j, api, logText := runHostileJob(t, slip.URL, map[string]any{
+		j, api, logText := runHostileJob(t, slip, map[string]any{
 			"source": map[string]any{"repository": repo, "commit": commit},
 			"build":  map[string]any{"args": map[string]string{"BASE": baseImage, "NPM_TOKEN": "not-a-real-token"}},
 			"image":  map[string]any{"name": image, "tags": []string{"masked"}},
@@ -250,7 +204,7 @@ func TestHostileBuildsEndToEnd(t *testing.T) {
 		searched = append(searched, api, logText)
 	})
 
-	searched = append(searched, dbText(t, slip.DB), slip.logs.String())
+	searched = append(searched, dbText(t, slip), slip.Logs())
 	spellings := []string{regPass, auth, url.QueryEscape(regPass), strings.ReplaceAll(regPass, "$", "$$"),
 		base64.RawStdEncoding.EncodeToString([]byte(regPass)), outsideCanary}
 	for i, text := range searched {
@@ -267,14 +221,14 @@ func TestHostileBuildsEndToEnd(t *testing.T) {
 	// path holding the registry password is logged by the worker masked.
 	// (The job record keeps the request as sent, so it is not searched here.)
 	t.Run("ApplicationLogMasked", func(t *testing.T) {
-		j, _, _ := runHostileJob(t, slip.URL, map[string]any{
+		j, _, _ := runHostileJob(t, slip, map[string]any{
 			"source": map[string]any{"repository": "file:///nonexistent/" + url.PathEscape(regPass), "commit": strings.Repeat("b", 40)},
 			"image":  map[string]any{"name": image},
 		})
 		if j.State != "failed" {
 			t.Fatalf("job %s, want failed", j.State)
 		}
-		appLog := slip.logs.String()
+		appLog := slip.Logs()
 		if !strings.Contains(appLog, "file:///nonexistent/***") {
 			t.Errorf("application log lacks the masked repository")
 		}
@@ -293,7 +247,7 @@ func TestCallbackEgressRefused(t *testing.T) {
 	var calls atomic.Int32
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1) }))
 	defer recv.Close()
-	slip := startSlipway(t, hookEnv(map[string]string{
+	slip := e2e.Start(t, hookEnv(map[string]string{
 		"SLIPWAY_ALLOWED_NETWORKS":       "",
 		"SLIPWAY_CALLBACK_MIN_BACKOFF":   "20ms",
 		"SLIPWAY_CALLBACK_MAX_BACKOFF":   "40ms",
@@ -303,16 +257,9 @@ func TestCallbackEgressRefused(t *testing.T) {
 	port := recv.URL[strings.LastIndex(recv.URL, ":")+1:]
 	body := nativeBody("https://git.example.com/app.git", "registry.example.com/cb/egress",
 		map[string]any{"callback_url": "http://localhost:" + port + "/hook"})
-	id, _ := awaitExpiredCallback(t, slip, body)
-	var raw struct {
-		Callbacks []struct {
-			Attempts  int    `json:"attempts"`
-			LastError string `json:"last_error"`
-		} `json:"callbacks"`
-	}
-	if err := json.Unmarshal([]byte(getText(t, slip.URL+"/api/v1/jobs/"+id)), &raw); err != nil || len(raw.Callbacks) != 1 ||
-		raw.Callbacks[0].Attempts < 1 || !strings.Contains(raw.Callbacks[0].LastError, "loopback") {
-		t.Errorf("callbacks = %+v (%v), want attempts refused as loopback", raw.Callbacks, err)
+	_, j := awaitExpiredCallback(t, slip, body)
+	if len(j.Callbacks) != 1 || j.Callbacks[0].Attempts < 1 || !strings.Contains(j.Callbacks[0].LastError, "loopback") {
+		t.Errorf("callbacks = %+v, want attempts refused as loopback", j.Callbacks)
 	}
 	if n := calls.Load(); n != 0 {
 		t.Errorf("the loopback receiver was called %d times", n)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -18,29 +17,24 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/slipwayci/slipway/internal/app"
+	"github.com/slipwayci/slipway/internal/e2e"
 	"github.com/slipwayci/slipway/internal/testenv"
 )
 
 // runBusyboxJob builds and pushes a one-file image and waits for the job.
-func runBusyboxJob(t *testing.T, base, registry string) jobView {
+func runBusyboxJob(t *testing.T, slip *e2e.Slipway, registry string) e2e.Job {
 	t.Helper()
 	repo, commit := testenv.GitRepo(t, map[string]string{
 		"Dockerfile": "ARG BASE\nFROM ${BASE}\nCOPY hello.txt /hello.txt\n",
 		"hello.txt":  "hello " + testenv.RandomHex(8) + "\n",
 	})
-	resp, body := postJob(t, base, map[string]any{
+	created := slip.Submit(t, map[string]any{
 		"source": map[string]any{"repository": repo, "commit": commit},
 		"build":  map[string]any{"args": map[string]string{"BASE": testenv.BaseImage(t)}},
 		"image":  map[string]any{"name": registry + "/ops/app-" + testenv.RandomHex(4)},
 	})
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST /api/v1/jobs: %d %s", resp.StatusCode, body)
-	}
-	var created jobView
-	if err := json.Unmarshal(body, &created); err != nil {
-		t.Fatal(err)
-	}
-	j := waitJob(t, base, created.ID)
+	j := slip.Wait(t, created.ID)
 	if j.State != "succeeded" {
 		t.Fatalf("job ended %s: %+v", j.State, j.Error)
 	}
@@ -48,9 +42,9 @@ func runBusyboxJob(t *testing.T, base, registry string) jobView {
 }
 
 // scrape reads /metrics and returns its families by name.
-func scrape(t *testing.T, base string) (string, map[string]float64) {
+func scrape(t *testing.T, slip *e2e.Slipway) (string, map[string]float64) {
 	t.Helper()
-	text := getText(t, base+"/metrics")
+	text := slip.Get(t, "/metrics").Want(t, http.StatusOK).String()
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := parser.TextToMetricFamilies(strings.NewReader(text))
 	if err != nil {
@@ -83,11 +77,11 @@ func scrape(t *testing.T, base string) (string, map[string]float64) {
 func TestMetricsAfterJob(t *testing.T) {
 	testenv.Docker(t)
 	registry := testenv.Registry(t)
-	slip := startSlipway(t, nil)
+	slip := e2e.Start(t, nil)
 
-	_, before := scrape(t, slip.URL)
-	runBusyboxJob(t, slip.URL, registry)
-	text, after := scrape(t, slip.URL)
+	_, before := scrape(t, slip)
+	runBusyboxJob(t, slip, registry)
+	text, after := scrape(t, slip)
 
 	moved := []string{
 		"slipway_webhooks_received_total{outcome=accepted,source=api}",
@@ -128,20 +122,14 @@ func TestReadyzFollowsPostgres(t *testing.T) {
 	testenv.Docker(t)
 	dbURL := testenv.Postgres(t)
 	proxied, proxy := testenv.ProxiedURL(t, dbURL)
-	slip := startSlipway(t, map[string]string{"SLIPWAY_DATABASE_URL": proxied, "SLIPWAY_WORKERS": "1"})
+	slip := e2e.Start(t, map[string]string{"SLIPWAY_DATABASE_URL": proxied, "SLIPWAY_WORKERS": "1"})
 
 	ready := func() (int, map[string]any) {
 		t.Helper()
-		resp, err := http.Get(slip.URL + "/readyz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
+		a := slip.Get(t, "/readyz")
 		var body map[string]any
-		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-			t.Fatalf("/readyz body: %v", err)
-		}
-		return resp.StatusCode, body
+		a.Decode(t, &body)
+		return a.Status, body
 	}
 	waitReady := func(want int) map[string]any {
 		t.Helper()
@@ -173,7 +161,7 @@ func TestReadyzFollowsPostgres(t *testing.T) {
 		t.Errorf("body = %v, want status unavailable with postgres failing", body)
 	}
 	u, _ := url.Parse(dbURL)
-	if strings.Contains(getBody(t, slip.URL+"/readyz"), u.User.Username()+"@") {
+	if strings.Contains(slip.Get(t, "/readyz").String(), u.User.Username()+"@") {
 		t.Errorf("/readyz leaks connection details")
 	}
 
@@ -181,29 +169,10 @@ func TestReadyzFollowsPostgres(t *testing.T) {
 	waitReady(http.StatusOK)
 }
 
-// getBody reads url's answer whatever its status. It does not go through
-// authGet: /readyz's 503 is plain JSON for probes, which the OpenAPI
-// validator behind authGet would refuse as an error answer.
-func getBody(t *testing.T, url string) string {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+adminToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
-}
-
 // TestRequestIDs: every answer carries X-Request-ID, a caller's plain id is
 // kept, and the request's log line carries it.
 func TestRequestIDs(t *testing.T) {
-	slip := startSlipway(t, map[string]string{"SLIPWAY_WORKERS": "0"})
+	slip := e2e.Start(t, map[string]string{"SLIPWAY_WORKERS": "0"})
 	for _, tc := range []struct {
 		name, sent string
 		kept       bool
@@ -214,16 +183,11 @@ func TestRequestIDs(t *testing.T) {
 		{"unsafe", "a b\"c", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodGet, slip.URL+"/api/v1/jobs/00000000-0000-0000-0000-000000000000", nil)
+			h := http.Header{}
 			if tc.sent != "" {
-				req.Header.Set("X-Request-ID", tc.sent)
+				h.Set("X-Request-ID", tc.sent)
 			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			got := resp.Header.Get("X-Request-ID")
+			got := slip.Do(t, http.MethodGet, "/api/v1/jobs/00000000-0000-0000-0000-000000000000", nil, h).Header.Get("X-Request-ID")
 			switch {
 			case got == "":
 				t.Fatal("no X-Request-ID")
@@ -286,20 +250,19 @@ func TestSecretsStayOut(t *testing.T) {
 		}
 		v := canary(strings.ToLower(name))
 		if name == "SLIPWAY_ADMIN_TOKEN" {
-			v = adminToken // the test's requests need it; it is searched for all the same
+			v = e2e.AdminToken // the test's requests need it; it is searched for all the same
 		}
 		env[name] = v
 		secrets = append(secrets, v)
 	}
-	slip := startSlipway(t, env)
-	j := runBusyboxJob(t, slip.URL, registry)
+	slip := e2e.Start(t, env)
+	j := runBusyboxJob(t, slip, registry)
 
 	var answers strings.Builder
 	for _, path := range []string{"/api/v1/jobs/" + j.ID, "/api/v1/jobs/" + j.ID + "/logs", "/metrics", "/readyz", "/healthz", "/api/v1/jobs/nope", "/nope"} {
-		answers.WriteString(getBody(t, slip.URL+path))
+		answers.Write(slip.Get(t, path).Body)
 	}
-	_, body := postJob(t, slip.URL, map[string]any{"source": map[string]any{"repository": "ftp://x"}})
-	answers.Write(body)
+	answers.Write(slip.Post(t, "/api/v1/jobs", map[string]any{"source": map[string]any{"repository": "ftp://x"}}).Body)
 	logs := slip.Logs()
 	if !strings.Contains(logs, `"job_id":"`+j.ID+`"`) {
 		t.Errorf("no log line carries job_id %s", j.ID)
@@ -319,7 +282,7 @@ func TestSecretsStayOut(t *testing.T) {
 func secretSettings(t *testing.T) []string {
 	t.Helper()
 	var help strings.Builder
-	_ = run(t.Context(), []string{"slipway", "serve", "--help"}, func(string) string { return "" }, io.Discard, &help)
+	_ = app.Run(t.Context(), app.Build{}, []string{"slipway", "serve", "--help"}, func(string) string { return "" }, io.Discard, &help)
 	var names []string
 	for _, line := range strings.Split(help.String(), "\n") {
 		f := strings.Fields(line)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -11,237 +10,32 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/docker/docker/api/types/image"
 
+	"github.com/slipwayci/slipway/internal/e2e"
 	"github.com/slipwayci/slipway/internal/testenv"
 )
 
-// proc is slipway running as a real process.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	logs *syncBuffer
-	done chan struct{}
-	err  error
-}
-
-// cluster is one database with slipway processes around it.
-type cluster struct {
-	t   *testing.T
-	bin string
-	env map[string]string
-	api string
-}
-
-// newCluster starts `slipway serve --workers 0` on a new database; workers
-// are started with worker.
-func newCluster(t *testing.T, env map[string]string) *cluster {
+// startQueue starts `slipway serve --workers 0` as a process on a new
+// database, with short leases and backoffs; tests add workers with Worker.
+func startQueue(t *testing.T) *e2e.Slipway {
 	t.Helper()
-	c := &cluster{t: t, bin: testenv.Binary(t), env: map[string]string{
-		"SLIPWAY_DATABASE_URL":          testenv.Postgres(t),
-		"SLIPWAY_ADMIN_TOKEN":           adminToken,
-		"SLIPWAY_GIT_PROTOCOLS":         "file",
+	return e2e.StartBinary(t, map[string]string{
 		"SLIPWAY_POLL_INTERVAL":         "500ms",
-		"SLIPWAY_RATE_LIMIT":            "0",
 		"SLIPWAY_LEASE":                 "3s",
 		"SLIPWAY_RETRY_BACKOFF":         "200ms",
 		"SLIPWAY_DOCKER_CHECK_INTERVAL": "300ms",
 		"SLIPWAY_LOG_FORMAT":            "json",
-		"HOME":                          os.Getenv("HOME"),
-		"PATH":                          os.Getenv("PATH"),
-		"DOCKER_HOST":                   os.Getenv("DOCKER_HOST"),
 		// Checkouts of killed workers stay behind; keep them in the test's dir.
 		"SLIPWAY_WORK_DIR": t.TempDir(),
-	}}
-	for k, v := range env {
-		c.env[k] = v
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	c.start("api", []string{"serve", "--workers", "0", "--listen", addr}, nil)
-	c.api = "http://" + addr
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(c.api + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return c
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("slipway serve did not come up: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// worker starts `slipway worker` with extra environment.
-func (c *cluster) worker(name string, env map[string]string) *proc {
-	c.t.Helper()
-	return c.start(name, []string{"worker"}, env)
-}
-
-func (c *cluster) start(name string, args []string, extra map[string]string) *proc {
-	t := c.t
-	t.Helper()
-	p := &proc{name: name, cmd: exec.Command(c.bin, args...), logs: &syncBuffer{}, done: make(chan struct{})}
-	for k, v := range c.env {
-		if _, ok := extra[k]; !ok && v != "" {
-			p.cmd.Env = append(p.cmd.Env, k+"="+v)
-		}
-	}
-	for k, v := range extra {
-		p.cmd.Env = append(p.cmd.Env, k+"="+v)
-	}
-	p.cmd.Stdout = io.Discard
-	p.cmd.Stderr = p.logs
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("%s log:\n%s", name, p.logs.String())
-		}
-	})
-	return p
-}
-
-// signal sends sig and waits for the process to exit.
-func (p *proc) stop(t *testing.T, sig syscall.Signal) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("%s did not exit after %v", p.name, sig)
-	}
-}
-
-// logLines returns the JSON log records of p whose msg is msg.
-func (p *proc) logLines(msg string) []map[string]any {
-	var out []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(p.logs.String()))
-	for sc.Scan() {
-		var rec map[string]any
-		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec["msg"] == msg {
-			out = append(out, rec)
-		}
-	}
-	return out
-}
-
-// queueJob is the job as the queue tests read it.
-type queueJob struct {
-	ID              string `json:"id"`
-	State           string `json:"state"`
-	Worker          string `json:"worker"`
-	Attempt         int    `json:"attempt"`
-	CancelRequested bool   `json:"cancel_requested"`
-	RetryOf         string `json:"retry_of"`
-	RetriedBy       string `json:"retried_by"`
-	Result          *struct {
-		Digest string `json:"digest"`
-	} `json:"result"`
-	Error *struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-	Attempts []struct {
-		Attempt int    `json:"attempt"`
-		Worker  string `json:"worker"`
-		Outcome string `json:"outcome"`
-		Error   *struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	} `json:"attempts"`
-}
-
-func (c *cluster) submit(body map[string]any) queueJob {
-	c.t.Helper()
-	resp, data := postJob(c.t, c.api, body)
-	if resp.StatusCode != http.StatusAccepted {
-		c.t.Fatalf("POST /api/v1/jobs: %d %s", resp.StatusCode, data)
-	}
-	var j queueJob
-	if err := json.Unmarshal(data, &j); err != nil {
-		c.t.Fatal(err)
-	}
-	return j
-}
-
-func (c *cluster) job(id string) queueJob {
-	c.t.Helper()
-	resp, err := authGet(c.t, c.api+"/api/v1/jobs/"+id)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var j queueJob
-	if err := json.NewDecoder(resp.Body).Decode(&j); err != nil {
-		c.t.Fatal(err)
-	}
-	return j
-}
-
-// post sends an action and returns the status and body.
-func (c *cluster) post(path string) (int, string, []byte) {
-	c.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, c.api+path, nil)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+adminToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header.Get("Content-Type"), b
-}
-
-// waitFor polls job id until ok holds, for at most limit.
-func (c *cluster) waitFor(id string, limit time.Duration, what string, ok func(queueJob) bool) queueJob {
-	c.t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		j := c.job(id)
-		if ok(j) {
-			return j
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("job %s: waited %s for %s; it is %s (attempt %d); log:\n%s", id, limit, what, j.State, j.Attempt, getText(c.t, c.api+"/api/v1/jobs/"+id+"/logs"))
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
-func (c *cluster) waitDone(id string) queueJob {
-	c.t.Helper()
-	return c.waitFor(id, 2*time.Minute, "an end", func(j queueJob) bool {
-		return j.State == "succeeded" || j.State == "failed" || j.State == "canceled"
-	})
+	}, "--workers", "0")
 }
 
 // ownerPID is the process id in a worker's owner name (host/pid/random).

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 
+	"github.com/slipwayci/slipway/internal/e2e"
 	"github.com/slipwayci/slipway/internal/testenv"
 )
 
@@ -49,29 +49,29 @@ func TestQueueKillWorker(t *testing.T) {
 	testenv.Docker(t)
 	registry := testenv.Registry(t)
 	base := testenv.BaseImage(t)
-	c := newCluster(t, nil)
-	workers := map[int]*proc{}
+	c := startQueue(t)
+	workers := map[int]*e2e.Proc{}
 	for _, name := range []string{"worker-a", "worker-b"} {
-		p := c.worker(name, map[string]string{"SLIPWAY_WORKERS": "1"})
-		workers[p.cmd.Process.Pid] = p
+		p := c.Worker(t, name, map[string]string{"SLIPWAY_WORKERS": "1"})
+		workers[p.Cmd.Process.Pid] = p
 	}
 	repo, commit, _ := slowRepo(t, 3)
 	name := "queue/kill-" + testenv.RandomHex(4)
 	removeImages(t, registry+"/"+name+":"+commit[:12])
-	j := c.submit(buildRequest(repo, commit, base, registry+"/"+name, nil))
+	j := c.Submit(t, buildRequest(repo, commit, base, registry+"/"+name, nil))
 
-	owner := c.waitFor(j.ID, time.Minute, "the build step", func(queueJob) bool {
-		return strings.Contains(getText(t, c.api+"/api/v1/jobs/"+j.ID+"/logs"), "sleep 3")
+	owner := c.WaitFor(t, j.ID, time.Minute, "the build step", func(e2e.Job) bool {
+		return strings.Contains(c.Log(t, j.ID), "sleep 3")
 	}).Worker
 	victim := workers[ownerPID(t, owner)]
 	if victim == nil {
 		t.Fatalf("job owner %s is none of the workers", owner)
 	}
 	killed := time.Now()
-	victim.stop(t, syscall.SIGKILL)
-	c.waitFor(j.ID, 45*time.Second, "a second attempt", func(j queueJob) bool { return j.Attempt == 2 && j.State == "running" })
+	victim.Stop(t, syscall.SIGKILL)
+	c.WaitFor(t, j.ID, 45*time.Second, "a second attempt", func(j e2e.Job) bool { return j.Attempt == 2 && j.State == "running" })
 	recovered := time.Since(killed)
-	done := c.waitDone(j.ID)
+	done := c.Wait(t, j.ID)
 	t.Logf("kill -9 recovery: running again on another worker %s after the kill (lease 3s); succeeded %s after it",
 		recovered.Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
 
@@ -95,9 +95,9 @@ func TestQueueKillWorker(t *testing.T) {
 func TestQueueTwoWorkersFiftyJobs(t *testing.T) {
 	t.Parallel()
 	testenv.Docker(t)
-	c := newCluster(t, nil)
-	a := c.worker("worker-a", map[string]string{"SLIPWAY_WORKERS": "3"})
-	b := c.worker("worker-b", map[string]string{"SLIPWAY_WORKERS": "3"})
+	c := startQueue(t)
+	a := c.Worker(t, "worker-a", map[string]string{"SLIPWAY_WORKERS": "3"})
+	b := c.Worker(t, "worker-b", map[string]string{"SLIPWAY_WORKERS": "3"})
 	repo, commit, _ := slowRepo(t, 0)
 
 	ids := make([]string, 50)
@@ -107,7 +107,7 @@ func TestQueueTwoWorkersFiftyJobs(t *testing.T) {
 	}
 	removeImages(t, refs...)
 	for i := range ids {
-		ids[i] = c.submit(map[string]any{
+		ids[i] = c.Submit(t, map[string]any{
 			"source": map[string]any{"repository": repo, "commit": commit},
 			"build":  map[string]any{"dockerfile": "Dockerfile.fast"},
 			"image":  map[string]any{"name": "queue/fifty", "tags": []string{fmt.Sprintf("job%d", i)}},
@@ -115,16 +115,16 @@ func TestQueueTwoWorkersFiftyJobs(t *testing.T) {
 		}).ID
 	}
 	for _, id := range ids {
-		if j := c.waitDone(id); j.State != "succeeded" || j.Attempt != 1 {
+		if j := c.Wait(t, id); j.State != "succeeded" || j.Attempt != 1 {
 			t.Errorf("job %s ended %s on attempt %d, want succeeded on attempt 1 (%+v)", id, j.State, j.Attempt, j.Error)
 		}
 	}
 	starts := map[string]int{}
 	perWorker := map[string]int{}
-	for _, p := range []*proc{a, b} {
-		for _, rec := range p.logLines("build started") {
+	for _, p := range []*e2e.Proc{a, b} {
+		for _, rec := range p.Records("build started") {
 			starts[fmt.Sprint(rec["job_id"])]++
-			perWorker[p.name]++
+			perWorker[p.Name]++
 		}
 	}
 	for _, id := range ids {
@@ -145,38 +145,38 @@ func TestQueueCancel(t *testing.T) {
 	t.Parallel()
 	docker := testenv.Docker(t)
 	base := testenv.BaseImage(t)
-	c := newCluster(t, nil)
+	c := startQueue(t)
 	// Polling so slow that every claim here must come from a notification.
-	c.worker("worker", map[string]string{"SLIPWAY_WORKERS": "1", "SLIPWAY_POLL_INTERVAL": "10m"})
+	c.Worker(t, "worker", map[string]string{"SLIPWAY_WORKERS": "1", "SLIPWAY_POLL_INTERVAL": "10m"})
 	repo, commit, nonce := slowRepo(t, 60)
 	removeImages(t, "queue/cancel:"+commit[:12], "queue/cancel-fast:"+commit[:12])
 
-	running := c.submit(buildRequest(repo, commit, base, "queue/cancel", map[string]any{"push": false}))
-	c.waitFor(running.ID, time.Minute, "the build step", func(queueJob) bool {
-		return strings.Contains(getText(t, c.api+"/api/v1/jobs/"+running.ID+"/logs"), "sleep 60")
+	running := c.Submit(t, buildRequest(repo, commit, base, "queue/cancel", map[string]any{"push": false}))
+	c.WaitFor(t, running.ID, time.Minute, "the build step", func(e2e.Job) bool {
+		return strings.Contains(c.Log(t, running.ID), "sleep 60")
 	})
 	// One worker slot, taken: this one waits.
-	queued := c.submit(buildRequest(repo, commit, base, "queue/cancel-fast", map[string]any{
+	queued := c.Submit(t, buildRequest(repo, commit, base, "queue/cancel-fast", map[string]any{
 		"push": false, "build": map[string]any{"dockerfile": "Dockerfile.fast"},
 	}))
 
 	t.Run("Queued", func(t *testing.T) {
-		status, _, body := c.post("/api/v1/jobs/" + queued.ID + "/cancel")
-		if status != http.StatusOK || !strings.Contains(string(body), `"state":"canceled"`) {
-			t.Fatalf("cancel queued: %d %s, want 200 and canceled", status, body)
+		a := c.Post(t, "/api/v1/jobs/"+queued.ID+"/cancel", nil)
+		if a.Status != http.StatusOK || !strings.Contains(a.String(), `"state":"canceled"`) {
+			t.Fatalf("cancel queued: %d %s, want 200 and canceled", a.Status, a.Body)
 		}
-		if j := c.job(queued.ID); j.State != "canceled" || j.Attempt != 0 || j.Error == nil || j.Error.Code != "canceled" {
+		if j := c.Job(t, queued.ID); j.State != "canceled" || j.Attempt != 0 || j.Error == nil || j.Error.Code != "canceled" {
 			t.Errorf("job = %+v, want canceled before any attempt", j)
 		}
 	})
 
 	t.Run("Running", func(t *testing.T) {
 		asked := time.Now()
-		status, _, body := c.post("/api/v1/jobs/" + running.ID + "/cancel")
-		if status != http.StatusAccepted || !strings.Contains(string(body), `"cancel_requested":true`) {
-			t.Fatalf("cancel running: %d %s, want 202 with cancel_requested", status, body)
+		a := c.Post(t, "/api/v1/jobs/"+running.ID+"/cancel", nil)
+		if a.Status != http.StatusAccepted || !strings.Contains(a.String(), `"cancel_requested":true`) {
+			t.Fatalf("cancel running: %d %s, want 202 with cancel_requested", a.Status, a.Body)
 		}
-		j := c.waitFor(running.ID, 10*time.Second, "canceled", func(j queueJob) bool { return j.State == "canceled" })
+		j := c.WaitFor(t, running.ID, 10*time.Second, "canceled", func(j e2e.Job) bool { return j.State == "canceled" })
 		latency := time.Since(asked)
 		t.Logf("cancel latency of a running job: %s", latency.Round(time.Millisecond))
 		if latency > 2*time.Second {
@@ -201,38 +201,32 @@ func TestQueueCancel(t *testing.T) {
 	})
 
 	t.Run("Finished", func(t *testing.T) {
-		status, ctype, body := c.post("/api/v1/jobs/" + running.ID + "/cancel")
-		if status != http.StatusConflict || ctype != "application/problem+json" {
-			t.Errorf("cancel finished: %d %s %s, want 409 problem", status, ctype, body)
+		a := c.Post(t, "/api/v1/jobs/"+running.ID+"/cancel", nil)
+		if ctype := a.Header.Get("Content-Type"); a.Status != http.StatusConflict || ctype != "application/problem+json" {
+			t.Errorf("cancel finished: %d %s %s, want 409 problem", a.Status, ctype, a.Body)
 		}
-		if status, _, _ := c.post("/api/v1/jobs/00000000-0000-7000-8000-000000000000/cancel"); status != http.StatusNotFound {
-			t.Errorf("cancel unknown job: %d, want 404", status)
+		if a := c.Post(t, "/api/v1/jobs/00000000-0000-7000-8000-000000000000/cancel", nil); a.Status != http.StatusNotFound {
+			t.Errorf("cancel unknown job: %d, want 404", a.Status)
 		}
 	})
 
 	t.Run("Retry", func(t *testing.T) {
-		status, _, body := c.post("/api/v1/jobs/" + queued.ID + "/retry")
-		if status != http.StatusCreated {
-			t.Fatalf("retry: %d %s, want 201", status, body)
-		}
-		var retried queueJob
-		if err := json.Unmarshal(body, &retried); err != nil {
-			t.Fatal(err)
-		}
+		var retried e2e.Job
+		c.Post(t, "/api/v1/jobs/"+queued.ID+"/retry", nil).Want(t, http.StatusCreated).Decode(t, &retried)
 		if retried.RetryOf != queued.ID || retried.ID == queued.ID {
 			t.Errorf("retry = %+v, want a new job with retry_of %s", retried, queued.ID)
 		}
-		if old := c.job(queued.ID); old.RetriedBy != retried.ID {
+		if old := c.Job(t, queued.ID); old.RetriedBy != retried.ID {
 			t.Errorf("retried_by = %q, want %s", old.RetriedBy, retried.ID)
 		}
-		if j := c.waitDone(retried.ID); j.State != "succeeded" {
+		if j := c.Wait(t, retried.ID); j.State != "succeeded" {
 			t.Errorf("retried job ended %s: %+v", j.State, j.Error)
 		}
-		if status, ctype, _ := c.post("/api/v1/jobs/" + queued.ID + "/retry"); status != http.StatusConflict || ctype != "application/problem+json" {
-			t.Errorf("second retry: %d %s, want 409 problem", status, ctype)
+		if a := c.Post(t, "/api/v1/jobs/"+queued.ID+"/retry", nil); a.Status != http.StatusConflict || a.Header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("second retry: %d %s, want 409 problem", a.Status, a.Header.Get("Content-Type"))
 		}
-		if status, _, _ := c.post("/api/v1/jobs/" + retried.ID + "/cancel"); status != http.StatusConflict {
-			t.Errorf("cancel of the finished retry: %d, want 409", status)
+		if a := c.Post(t, "/api/v1/jobs/"+retried.ID+"/cancel", nil); a.Status != http.StatusConflict {
+			t.Errorf("cancel of the finished retry: %d, want 409", a.Status)
 		}
 	})
 }
@@ -261,23 +255,23 @@ func TestQueueSIGTERM(t *testing.T) {
 	t.Parallel()
 	testenv.Docker(t)
 	base := testenv.BaseImage(t)
-	c := newCluster(t, nil)
-	first := c.worker("worker-a", map[string]string{"SLIPWAY_WORKERS": "1", "SLIPWAY_SHUTDOWN_GRACE": "1s"})
+	c := startQueue(t)
+	first := c.Worker(t, "worker-a", map[string]string{"SLIPWAY_WORKERS": "1", "SLIPWAY_SHUTDOWN_GRACE": "1s"})
 	repo, commit, _ := slowRepo(t, 3)
 	removeImages(t, "queue/sigterm:"+commit[:12])
-	j := c.submit(buildRequest(repo, commit, base, "queue/sigterm", map[string]any{"push": false}))
-	c.waitFor(j.ID, time.Minute, "the build step", func(queueJob) bool {
-		return strings.Contains(getText(t, c.api+"/api/v1/jobs/"+j.ID+"/logs"), "sleep 3")
+	j := c.Submit(t, buildRequest(repo, commit, base, "queue/sigterm", map[string]any{"push": false}))
+	c.WaitFor(t, j.ID, time.Minute, "the build step", func(e2e.Job) bool {
+		return strings.Contains(c.Log(t, j.ID), "sleep 3")
 	})
-	first.stop(t, syscall.SIGTERM)
-	if first.err != nil {
-		t.Errorf("worker exited with %v after SIGTERM, want 0", first.err)
+	first.Stop(t, syscall.SIGTERM)
+	if err := first.Err(); err != nil {
+		t.Errorf("worker exited with %v after SIGTERM, want 0", err)
 	}
-	if got := c.job(j.ID); got.State != "queued" {
+	if got := c.Job(t, j.ID); got.State != "queued" {
 		t.Fatalf("after the worker stopped the job is %s, want queued", got.State)
 	}
-	c.worker("worker-b", map[string]string{"SLIPWAY_WORKERS": "1"})
-	done := c.waitDone(j.ID)
+	c.Worker(t, "worker-b", map[string]string{"SLIPWAY_WORKERS": "1"})
+	done := c.Wait(t, j.ID)
 	if done.State != "succeeded" || len(done.Attempts) != 2 || done.Attempts[0].Outcome != "released" {
 		t.Errorf("job = %s with attempts %+v, want succeeded after a released attempt", done.State, done.Attempts)
 	}
@@ -291,14 +285,14 @@ func TestQueueRetries(t *testing.T) {
 	registry := testenv.Registry(t)
 	base := testenv.BaseImage(t)
 	flaky := newFailingRegistry(t, registry, 2)
-	c := newCluster(t, nil)
-	c.worker("worker", map[string]string{"SLIPWAY_WORKERS": "2"})
+	c := startQueue(t)
+	c.Worker(t, "worker", map[string]string{"SLIPWAY_WORKERS": "2"})
 	repo, commit, _ := slowRepo(t, 0)
 
 	t.Run("Registry503", func(t *testing.T) {
 		name := "queue/flaky-" + testenv.RandomHex(4)
 		removeImages(t, flaky.Addr+"/"+name+":"+commit[:12])
-		j := c.waitDone(c.submit(buildRequest(repo, commit, base, flaky.Addr+"/"+name, map[string]any{
+		j := c.Wait(t, c.Submit(t, buildRequest(repo, commit, base, flaky.Addr+"/"+name, map[string]any{
 			"build": map[string]any{"dockerfile": "Dockerfile.fast"},
 		})).ID)
 		if j.State != "succeeded" || j.Attempt != 3 || len(j.Attempts) != 3 {
@@ -315,7 +309,7 @@ func TestQueueRetries(t *testing.T) {
 	})
 
 	t.Run("FailingRun", func(t *testing.T) {
-		j := c.waitDone(c.submit(buildRequest(repo, commit, base, registry+"/queue/fail", map[string]any{
+		j := c.Wait(t, c.Submit(t, buildRequest(repo, commit, base, registry+"/queue/fail", map[string]any{
 			"build": map[string]any{"dockerfile": "Dockerfile.fail", "args": map[string]string{"BASE": base}},
 		})).ID)
 		if j.State != "failed" || j.Attempt != 1 || len(j.Attempts) != 1 || j.Error == nil || j.Error.Code != "build_failed" {
@@ -325,7 +319,7 @@ func TestQueueRetries(t *testing.T) {
 
 	t.Run("Timeout", func(t *testing.T) {
 		slow, slowCommit, _ := slowRepo(t, 30)
-		j := c.waitDone(c.submit(buildRequest(slow, slowCommit, base, "queue/timeout", map[string]any{
+		j := c.Wait(t, c.Submit(t, buildRequest(slow, slowCommit, base, "queue/timeout", map[string]any{
 			"push": false, "timeout_seconds": 2,
 		})).ID)
 		if j.State != "failed" || j.Error == nil || j.Error.Code != "timeout" || j.Attempt != 1 {
@@ -340,13 +334,13 @@ func TestQueueDockerDown(t *testing.T) {
 	t.Parallel()
 	testenv.Docker(t)
 	sock := newSocketProxy(t)
-	c := newCluster(t, nil)
-	w := c.worker("worker", map[string]string{"SLIPWAY_WORKERS": "2", "DOCKER_HOST": "unix://" + sock.Path})
+	c := startQueue(t)
+	w := c.Worker(t, "worker", map[string]string{"SLIPWAY_WORKERS": "2", "DOCKER_HOST": "unix://" + sock.Path})
 	repo, commit, _ := slowRepo(t, 0)
 
 	sock.Stop()
 	deadline := time.Now().Add(20 * time.Second)
-	for len(w.logLines("not claiming jobs")) == 0 {
+	for len(w.Records("not claiming jobs")) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the worker never noticed the daemon went away")
 		}
@@ -355,7 +349,7 @@ func TestQueueDockerDown(t *testing.T) {
 	var ids []string
 	removeImages(t, "queue/docker-down:0", "queue/docker-down:1", "queue/docker-down:2")
 	for i := range 3 {
-		ids = append(ids, c.submit(map[string]any{
+		ids = append(ids, c.Submit(t, map[string]any{
 			"source": map[string]any{"repository": repo, "commit": commit},
 			"build":  map[string]any{"dockerfile": "Dockerfile.fast"},
 			"image":  map[string]any{"name": "queue/docker-down", "tags": []string{fmt.Sprint(i)}},
@@ -364,13 +358,13 @@ func TestQueueDockerDown(t *testing.T) {
 	}
 	time.Sleep(time.Second)
 	for _, id := range ids {
-		if j := c.job(id); j.State != "queued" {
+		if j := c.Job(t, id); j.State != "queued" {
 			t.Errorf("job %s is %s while the daemon is away, want queued", id, j.State)
 		}
 	}
 	sock.Start()
 	for _, id := range ids {
-		if j := c.waitDone(id); j.State != "succeeded" || j.Attempt != 1 {
+		if j := c.Wait(t, id); j.State != "succeeded" || j.Attempt != 1 {
 			t.Errorf("job %s ended %s on attempt %d, want succeeded on attempt 1 (%+v)", id, j.State, j.Attempt, j.Error)
 		}
 	}

@@ -28,7 +28,10 @@ func registryImage() string {
 // registry starts a registry container published on loopback and returns
 // its host:port; the container is removed at cleanup.
 func (b *bench) registry(ctx context.Context) (string, error) {
-	id, err := docker(ctx, "run", "-d", "--rm", "-p", "127.0.0.1::5000", registryImage())
+	// The labels let .ci/run find the container should the bench die before
+	// removing it.
+	id, err := docker(ctx, "run", "-d", "--rm", "--label", "io.slipway.test=true",
+		"--label", "io.slipway.test.run="+os.Getenv("SLIPWAY_TEST_RUN"), "-p", "127.0.0.1::5000", registryImage())
 	if err != nil {
 		return "", err
 	}

@@ -18,9 +18,8 @@ var binaries struct {
 	out  []byte
 }
 
-// Binary builds the command in the current directory (the module root, for
-// the main package's tests) once and returns its path, so tests can run
-// slipway as real processes: kill -9 and SIGTERM need one.
+// Binary builds slipway once and returns its path, so tests can run it as a
+// real process: kill -9, SIGTERM and the CLI need one.
 func Binary(tb testing.TB) string {
 	tb.Helper()
 	binaries.once.Do(func() {
@@ -29,7 +28,7 @@ func Binary(tb testing.TB) string {
 			return
 		}
 		binaries.path = filepath.Join(binaries.dir, "slipway")
-		binaries.out, binaries.err = exec.Command("go", "build", "-o", binaries.path, ".").CombinedOutput()
+		binaries.out, binaries.err = exec.Command("go", "build", "-o", binaries.path, "github.com/slipwayci/slipway").CombinedOutput()
 	})
 	if binaries.err != nil {
 		tb.Fatalf("go build: %v\n%s", binaries.err, binaries.out)

@@ -7,6 +7,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/testcontainers/testcontainers-go"
@@ -22,6 +23,24 @@ const (
 	DefaultRegistryImage = "registry:2"
 )
 
+// Label marks every container the tests start; SLIPWAY_TEST_RUN (set by
+// .ci/run) adds the run's id, so CI can list what a run left behind.
+const (
+	Label    = "io.slipway.test"
+	RunLabel = "io.slipway.test.run"
+)
+
+// LabelValues are the labels of a container the tests start, for .ci/run's
+// check that none outlives them.
+func LabelValues() map[string]string {
+	return map[string]string{Label: "true", RunLabel: os.Getenv("SLIPWAY_TEST_RUN")}
+}
+
+// Labels is LabelValues for testcontainers.
+func Labels() testcontainers.CustomizeRequestOption {
+	return testcontainers.WithLabels(LabelValues())
+}
+
 // Service is a started container and the address it is reached at.
 type Service struct {
 	// Addr is a Postgres URL for Postgres, host:port for a registry.
@@ -35,15 +54,15 @@ func (s *Service) Stop() error {
 }
 
 // StartPostgres runs Postgres from image with a database, user and password.
-func StartPostgres(ctx context.Context, image, database, user, password string) (*Service, error) {
-	c, err := postgres.Run(ctx, image,
+func StartPostgres(ctx context.Context, image, database, user, password string, opts ...testcontainers.ContainerCustomizer) (*Service, error) {
+	c, err := postgres.Run(ctx, image, append([]testcontainers.ContainerCustomizer{
 		postgres.WithDatabase(database),
 		postgres.WithUsername(user),
 		postgres.WithPassword(password),
 		// Test and dev databases need not survive a power cut.
 		testcontainers.WithCmdArgs("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "max_connections=300"),
 		postgres.BasicWaitStrategies(),
-	)
+	}, opts...)...)
 	if err != nil {
 		if c != nil {
 			_ = testcontainers.TerminateContainer(c)
@@ -60,11 +79,11 @@ func StartPostgres(ctx context.Context, image, database, user, password string) 
 
 // StartRegistry runs a Distribution registry from image. The address it
 // returns is on 127.0.0.1, which the Docker daemon pushes to over plain HTTP.
-func StartRegistry(ctx context.Context, image string) (*Service, error) {
-	c, err := testcontainers.Run(ctx, image,
+func StartRegistry(ctx context.Context, image string, opts ...testcontainers.ContainerCustomizer) (*Service, error) {
+	c, err := testcontainers.Run(ctx, image, append([]testcontainers.ContainerCustomizer{
 		testcontainers.WithExposedPorts("5000/tcp"),
 		testcontainers.WithWaitStrategy(wait.ForHTTP("/v2/").WithPort("5000/tcp").WithStartupTimeout(60*time.Second)),
-	)
+	}, opts...)...)
 	if err != nil {
 		if c != nil {
 			_ = testcontainers.TerminateContainer(c)

@@ -83,7 +83,7 @@ func Postgres(tb testing.TB) string {
 		shared.mu.Lock()
 		if shared.postgres == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-			pg, err := StartPostgres(ctx, env("SLIPWAY_TEST_POSTGRES_IMAGE", DefaultPostgresImage), "postgres", "postgres", "postgres")
+			pg, err := StartPostgres(ctx, env("SLIPWAY_TEST_POSTGRES_IMAGE", DefaultPostgresImage), "postgres", "postgres", "postgres", Labels())
 			cancel()
 			if err != nil {
 				shared.mu.Unlock()
@@ -136,7 +136,7 @@ func Registry(tb testing.TB) string {
 	if shared.registry == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		reg, err := StartRegistry(ctx, env("SLIPWAY_TEST_REGISTRY_IMAGE", DefaultRegistryImage))
+		reg, err := StartRegistry(ctx, env("SLIPWAY_TEST_REGISTRY_IMAGE", DefaultRegistryImage), Labels())
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -167,6 +167,12 @@ func BaseImage(tb testing.TB) string {
 // its file:// URL and the commit id.
 func GitRepo(tb testing.TB, files map[string]string) (repoURL, commit string) {
 	tb.Helper()
+	return GitRepoWithLinks(tb, files, nil)
+}
+
+// GitRepoWithLinks is GitRepo with symbolic links too (name → target).
+func GitRepoWithLinks(tb testing.TB, files, links map[string]string) (repoURL, commit string) {
+	tb.Helper()
 	dir := tb.TempDir()
 	for name, content := range files {
 		p := filepath.Join(dir, filepath.FromSlash(name))
@@ -174,6 +180,11 @@ func GitRepo(tb testing.TB, files map[string]string) (repoURL, commit string) {
 			tb.Fatal(err)
 		}
 		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for name, target := range links {
+		if err := os.Symlink(target, filepath.Join(dir, filepath.FromSlash(name))); err != nil {
 			tb.Fatal(err)
 		}
 	}
