@@ -82,7 +82,7 @@ func StartPostgres(ctx context.Context, image, database, user, password string, 
 func StartRegistry(ctx context.Context, image string, opts ...testcontainers.ContainerCustomizer) (*Service, error) {
 	c, err := testcontainers.Run(ctx, image, append([]testcontainers.ContainerCustomizer{
 		testcontainers.WithExposedPorts("5000/tcp"),
-		testcontainers.WithWaitStrategy(wait.ForHTTP("/v2/").WithPort("5000/tcp").WithStartupTimeout(60*time.Second)),
+		testcontainers.WithWaitStrategy(wait.ForHTTP("/v2/").WithPort("5000/tcp").WithStartupTimeout(60 * time.Second)),
 	}, opts...)...)
 	if err != nil {
 		if c != nil {
