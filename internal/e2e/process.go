@@ -41,6 +41,8 @@ func (s *Slipway) Process(tb testing.TB, name string, args []string, extra map[s
 	}
 	p.Cmd.Stdout = io.Discard
 	p.Cmd.Stderr = p.logs
+	// A test binary that dies (a timeout panics) takes its slipways along.
+	p.Cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.Cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
