@@ -13,14 +13,14 @@ import (
 	"github.com/slipwayci/slipway/server/openapi"
 )
 
-// everyRoute stands in for the intake, which adds the hook and project
-// routes; the test only lists routes, it never calls one.
-type everyRoute struct{ IntakeStore }
+// everyRoute stands in for the stores that add optional routes; the test
+// only lists routes, it never calls one.
+type everyRoute struct{ StatsStore }
 
 // TestRoutesMatchOpenAPI: every operation the router serves is in
 // openapi.yaml, and every operation there is served.
 func TestRoutesMatchOpenAPI(t *testing.T) {
-	s := New(Config{MetricsHandler: http.NotFoundHandler()}, nil, nil, slog.New(slog.DiscardHandler), WithIntake(everyRoute{}))
+	s := New(Config{MetricsHandler: http.NotFoundHandler()}, nil, nil, slog.New(slog.DiscardHandler), WithStats(everyRoute{}))
 	served := map[string]bool{}
 	for _, r := range s.echo.Routes() {
 		served[r.Method+" "+r.Path] = true
