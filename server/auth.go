@@ -105,20 +105,45 @@ func (s *Server) identify(c echo.Context, need job.Scope) (principal, error) {
 // too, so the API's shape is not revealed to strangers.
 func (s *Server) requireAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		route := c.Path()
-		if !strings.HasPrefix(route, "/api/v1/") {
-			// An unmatched request has no route: judge it by its path.
-			route = c.Request().URL.Path
-		}
+		route := s.routeOf(c)
 		need, ok := scopeFor(c.Request().Method, route)
 		if !ok || s.ownAuth[c.Request().Method+" "+route] {
 			return next(c)
 		}
-		if err := s.authorize(c, need); err != nil {
+		if err := s.limitedAuthorize(c, need); err != nil {
 			return err
 		}
 		return next(c)
 	}
+}
+
+// routeOf is the route a request is judged by: its pattern under /api/v1,
+// its path elsewhere (an unmatched request has no pattern).
+func (s *Server) routeOf(c echo.Context) string {
+	route := c.Path()
+	if !strings.HasPrefix(route, "/api/v1/") {
+		route = c.Request().URL.Path
+	}
+	return route
+}
+
+// limitedAuthorize is authorize, charging the request to its principal's
+// rate budget once the credential is verified (a wrong scope included), or
+// to its address's unverified budget when the credential is refused.
+func (s *Server) limitedAuthorize(c echo.Context, need job.Scope) error {
+	err := s.authorize(c, need)
+	var terr *tokenError
+	switch {
+	case err == nil:
+		return s.limits.verified(c)
+	case errors.As(err, &terr) && terr.status == http.StatusUnauthorized:
+		return s.limits.refused(c, err)
+	case errors.As(err, &terr):
+		if lerr := s.limits.verified(c); lerr != nil {
+			return lerr
+		}
+	}
+	return err
 }
 
 // scopeFor returns the scope a route needs, or false when tokens do not
@@ -165,8 +190,14 @@ func (s *Server) tokenOr(need job.Scope, alt echo.MiddlewareFunc) echo.Middlewar
 			var terr *tokenError
 			switch {
 			case err == nil:
+				if err := s.limits.verified(c); err != nil {
+					return err
+				}
 				return next(c)
 			case errors.As(err, &terr) && terr.status == http.StatusForbidden:
+				if lerr := s.limits.verified(c); lerr != nil {
+					return lerr
+				}
 				return err
 			}
 			return viaAlt(c)

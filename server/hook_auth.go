@@ -101,7 +101,7 @@ func (s *Server) secretAuth(secrets []string) echo.MiddlewareFunc {
 			if len(secrets) == 0 {
 				// No secret configured: only an admin token gets in, and the
 				// answer is the token check's own.
-				if err := s.authorize(c, job.ScopeAdmin); err != nil {
+				if err := s.limitedAuthorize(c, job.ScopeAdmin); err != nil {
 					return err
 				}
 				return next(c)
@@ -113,6 +113,9 @@ func (s *Server) secretAuth(secrets []string) echo.MiddlewareFunc {
 				// megabytes first. The handler reads the body, bounded.
 				if err := verifyHookRequest(secrets, req.Header, req.URL.RawQuery, nil, time.Now()); err != nil {
 					c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="slipway"`)
+					return s.limits.refused(c, err)
+				}
+				if err := s.limits.verified(c); err != nil {
 					return err
 				}
 				return next(c)
@@ -127,6 +130,9 @@ func (s *Server) secretAuth(secrets []string) echo.MiddlewareFunc {
 			}
 			if err := verifyHookRequest(secrets, req.Header, req.URL.RawQuery, body, time.Now()); err != nil {
 				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="slipway"`)
+				return s.limits.refused(c, err)
+			}
+			if err := s.limits.verified(c); err != nil {
 				return err
 			}
 			req.Body = io.NopCloser(bytes.NewReader(body))

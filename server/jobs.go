@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -72,6 +73,13 @@ func (s *Server) getJobLogs(c echo.Context) error {
 					detail: "Too many clients are following logs right now; try again shortly or read the log without follow."}
 			}
 		}
+		release, ok := s.callerFollows.take(followerKey(c.Request()))
+		if !ok {
+			c.Response().Header().Set("Retry-After", "5")
+			return &requestError{status: http.StatusTooManyRequests,
+				detail: fmt.Sprintf("This caller already follows %d logs, the most one caller may; close one or read the log without follow.", s.cfg.MaxLogFollowersPerCaller)}
+		}
+		defer release()
 		return s.followLog(c, c.Param("id"), opts.since)
 	}
 	text, err := s.jobs.Log(c.Request().Context(), c.Param("id"), opts.since)

@@ -270,3 +270,25 @@ func TestLimitsPerEndpoint(t *testing.T) {
 		t.Errorf("a free slot still got 429")
 	}
 }
+
+// TestLogFollowersPerCaller: one credential cannot take every live log slot.
+func TestLogFollowersPerCaller(t *testing.T) {
+	cfg := Config{MaxLogFollowers: 10, MaxLogFollowersPerCaller: 2, AdminToken: testAdminToken, PublicReads: true}
+	s := New(cfg, &fakeStore{}, fakeTokens{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	const logs = "/api/v1/jobs/01a21fd2-5ce6-72d7-a947-991c1668d84b/logs?follow=true"
+	admin := httptest.NewRequest(http.MethodGet, logs, nil)
+	admin.Header.Set("Authorization", "Bearer "+testAdminToken)
+	for range 2 { // two streams of the admin token are open
+		if _, ok := s.callerFollows.take(followerKey(admin)); !ok {
+			t.Fatal("slot refused within the cap")
+		}
+	}
+	if rec := do(t, s, http.MethodGet, logs, "", ""); rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("third stream of one token: %d, want 429 with Retry-After: %s", rec.Code, rec.Body)
+	}
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, logs, nil))
+	if rec.Code == http.StatusTooManyRequests {
+		t.Errorf("another caller's stream got 429: %s", rec.Body)
+	}
+}

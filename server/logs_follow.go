@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -144,6 +145,44 @@ func writeEvent(w *deadlineWriter, id, event, data string) {
 		w.WriteString("data: " + part + "\n")
 	}
 	w.WriteString("\n")
+}
+
+// callerSlots counts the live log streams of each caller, so one token
+// cannot take every slot of MaxLogFollowers.
+type callerSlots struct {
+	max int // 0: no cap
+	mu  sync.Mutex
+	n   map[string]int
+}
+
+// take reserves a slot for key and returns its release, or false when key
+// holds max already.
+func (s *callerSlots) take(key string) (func(), bool) {
+	if s.max <= 0 {
+		return func() {}, true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n[key] >= s.max {
+		return nil, false
+	}
+	s.n[key]++
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.n[key]--; s.n[key] <= 0 {
+			delete(s.n, key)
+		}
+	}, true
+}
+
+// followerKey is who a stream counts against: its credential, or its
+// address without one.
+func followerKey(r *http.Request) string {
+	if k := credentialKey(r); k != "" {
+		return k
+	}
+	return sourceKey(r)
 }
 
 // streamWriteWindow is how long one flush of a stream may take; events or

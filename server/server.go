@@ -45,10 +45,13 @@ type Config struct {
 	// MaxLogFollowers caps the live log streams served at once (0: no cap);
 	// each holds a connection and polls the database.
 	MaxLogFollowers int
-	Supersede       bool       // a new job cancels older queued ones for its ref and image
-	Hooks           HookConfig // webhook secrets and deduplication
-	RateLimit       float64    // requests per second per caller (credential or source address); 0: unlimited
-	RateBurst       int        // requests a caller may make at once above RateLimit
+	// MaxLogFollowersPerCaller caps the streams of one credential (or one
+	// address without one); 0: no cap.
+	MaxLogFollowersPerCaller int
+	Supersede                bool       // a new job cancels older queued ones for its ref and image
+	Hooks                    HookConfig // webhook secrets and deduplication
+	RateLimit                float64    // requests per second per caller (credential or source address); 0: unlimited
+	RateBurst                int        // requests a caller may make at once above RateLimit
 
 	Metrics        Metrics      // measurements of the API; nil measures nothing
 	MetricsHandler http.Handler // serves GET /metrics; nil leaves the route out
@@ -79,6 +82,9 @@ type Server struct {
 	jobViews  *JobCache     // nil: every job read goes to the store
 	stats     StatsStore    // nil: no history or per-image statistics
 	ready     readyCache    // the last /readyz answer
+	limits    *rateLimits   // nil: no rate limit
+	// callerFollows counts each caller's live log streams.
+	callerFollows *callerSlots
 }
 
 // New returns a Server backed by jobs, authenticating with tokens.
@@ -94,6 +100,8 @@ func New(cfg Config, jobs JobStore, tokens TokenStore, log *slog.Logger, opts ..
 	if s.metrics == nil {
 		s.metrics = nopMetrics{}
 	}
+	s.limits = newRateLimits(cfg.RateLimit, cfg.RateBurst)
+	s.callerFollows = &callerSlots{max: cfg.MaxLogFollowersPerCaller, n: map[string]int{}}
 	if cfg.MaxLogFollowers > 0 {
 		s.followers = make(chan struct{}, cfg.MaxLogFollowers)
 	}

@@ -30,9 +30,10 @@ type apiConfig struct {
 	CORSOrigins     []string
 	LogPollInterval time.Duration
 
-	MaxHookBodyBytes int
-	MaxLogFollowers  int
-	JobCacheSize     int
+	MaxHookBodyBytes         int
+	MaxLogFollowers          int
+	MaxLogFollowersPerCaller int
+	JobCacheSize             int
 
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
@@ -50,6 +51,7 @@ func (c *apiConfig) register(s *settings) {
 	s.Duration(&c.ReadTimeout, "http-read-timeout", "SLIPWAY_HTTP_READ_TIMEOUT", 30*time.Second, "longest time to read a request, body included (0: no limit)")
 	s.Duration(&c.WriteTimeout, "http-write-timeout", "SLIPWAY_HTTP_WRITE_TIMEOUT", 2*time.Minute, "longest time to answer a request; live log streams extend it for each write (0: no limit)")
 	s.Duration(&c.IdleTimeout, "http-idle-timeout", "SLIPWAY_HTTP_IDLE_TIMEOUT", 2*time.Minute, "how long an idle keep-alive connection stays open (0: no limit)")
+	s.Int(&c.MaxLogFollowersPerCaller, "max-log-followers-per-caller", "SLIPWAY_MAX_LOG_FOLLOWERS_PER_CALLER", 20, "live log streams one credential (or one address without one) may hold at once; more get 429 (0: no cap)")
 	s.Int(&c.JobCacheSize, "job-cache-size", "SLIPWAY_JOB_CACHE_SIZE", 1000, "job views kept in memory for GET /api/v1/jobs/{id}, refreshed by database notifications (0: read every time)")
 }
 
@@ -66,6 +68,9 @@ func (c *apiConfig) validate() []error {
 	}
 	if c.JobCacheSize < 0 {
 		errs = append(errs, errors.New("SLIPWAY_JOB_CACHE_SIZE must be 0 or more"))
+	}
+	if c.MaxLogFollowersPerCaller < 0 {
+		errs = append(errs, errors.New("SLIPWAY_MAX_LOG_FOLLOWERS_PER_CALLER must be 0 or more"))
 	}
 	for env, d := range map[string]time.Duration{"SLIPWAY_HTTP_READ_TIMEOUT": c.ReadTimeout,
 		"SLIPWAY_HTTP_WRITE_TIMEOUT": c.WriteTimeout, "SLIPWAY_HTTP_IDLE_TIMEOUT": c.IdleTimeout} {
@@ -138,8 +143,9 @@ func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg *config, stor
 		CORSOrigins:     cfg.CORSOrigins,
 		LogPollInterval: cfg.LogPollInterval,
 
-		MaxHookBodyBytes: int64(cfg.MaxHookBodyBytes),
-		MaxLogFollowers:  cfg.MaxLogFollowers,
+		MaxHookBodyBytes:         int64(cfg.MaxHookBodyBytes),
+		MaxLogFollowers:          cfg.MaxLogFollowers,
+		MaxLogFollowersPerCaller: cfg.MaxLogFollowersPerCaller,
 
 		RateLimit: float64(cfg.RateLimit),
 		RateBurst: cfg.RateBurst,
