@@ -16,6 +16,10 @@ const (
 	CodeCheckoutTooLarge = "checkout_too_large" // the checkout outgrew SLIPWAY_MAX_CHECKOUT_BYTES
 	CodeRegistryRefused  = "registry_refused"   // the image names a registry not allowed
 
+	// BuildKit builds.
+	CodeBuildKitUnavailable = "buildkit_unavailable" // the job needs BuildKit and the daemon has none
+	CodeSecretUnavailable   = "secret_unavailable"   // a named secret or ssh key is no longer on the server
+
 	// The queue.
 	CodeTimeout      = "timeout"       // the build ran past its timeout
 	CodeLeaseExpired = "lease_expired" // the worker stopped renewing its lease (it died or lost the database)

@@ -36,12 +36,6 @@ func (b Build) NeedsBuildKit() string {
 	return ""
 }
 
-// Failure codes of BuildKit builds.
-const (
-	CodeBuildKitUnavailable = "buildkit_unavailable" // the job needs BuildKit and the daemon has none
-	CodeSecretUnavailable   = "secret_unavailable"   // a named secret or ssh key is no longer on the server
-)
-
 // secretIDRE keeps secret ids to names that are plain file names.
 var secretIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 
