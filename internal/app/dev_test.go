@@ -9,11 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/slipwayci/slipway/internal/devservices"
 	"github.com/slipwayci/slipway/internal/testenv"
 )
 
@@ -35,10 +37,10 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// devContainers lists the containers `slipway dev` labels.
+// devContainers lists the containers `slipway dev` started in this process.
 func devContainers(t *testing.T) []string {
 	t.Helper()
-	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=org.slipwayci.dev").Output()
+	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label="+devservices.Label+"="+strconv.Itoa(os.Getpid())).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +52,6 @@ func devContainers(t *testing.T) []string {
 // it prints, and removes its containers when it stops.
 func TestDev(t *testing.T) {
 	testenv.Docker(t)
-	before := devContainers(t)
 	env := map[string]string{
 		"SLIPWAY_DEV_POSTGRES_IMAGE": os.Getenv("SLIPWAY_TEST_POSTGRES_IMAGE"),
 		"SLIPWAY_DEV_REGISTRY_IMAGE": os.Getenv("SLIPWAY_TEST_REGISTRY_IMAGE"),
@@ -94,6 +95,9 @@ func TestDev(t *testing.T) {
 		m = running.FindStringSubmatch(stdout.String())
 	}
 	base, registry := m[1], m[2]
+	if n := len(devContainers(t)); n != 2 {
+		t.Fatalf("slipway dev runs %d labelled containers, want Postgres and the registry", n)
+	}
 	printed := stdout.String()
 	token := regexp.MustCompile(`export SLIPWAY_TOKEN=(\S+)`).FindStringSubmatch(printed)
 	body := regexp.MustCompile(`(?s)-d '(\{.*?\})'`).FindStringSubmatch(printed)
@@ -147,9 +151,7 @@ func TestDev(t *testing.T) {
 	}
 
 	stop()
-	for _, id := range devContainers(t) {
-		if !strings.Contains(strings.Join(before, " "), id) {
-			t.Errorf("container %s left behind by slipway dev", id)
-		}
+	if left := devContainers(t); len(left) > 0 {
+		t.Errorf("slipway dev left containers %v behind", left)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -27,9 +29,10 @@ const (
 	DefaultRegistryImage = "registry:2"
 )
 
-// label marks the containers so a leftover one (after kill -9) can be found:
+// Label marks the containers, its value the id of the process that started
+// them, so a leftover one (after kill -9) can be found:
 // docker ps -a --filter label=org.slipwayci.dev.
-const label = "org.slipwayci.dev"
+const Label = "org.slipwayci.dev"
 
 // startTimeout bounds how long a service may take to answer after start.
 const startTimeout = 2 * time.Minute
@@ -118,7 +121,7 @@ func start(ctx context.Context, docker *client.Client, img, port string, env []s
 	}
 	p := nat.Port(port)
 	created, err := docker.ContainerCreate(ctx,
-		&container.Config{Image: img, Env: env, ExposedPorts: nat.PortSet{p: {}}, Labels: map[string]string{label: "true"}},
+		&container.Config{Image: img, Env: env, ExposedPorts: nat.PortSet{p: {}}, Labels: map[string]string{Label: strconv.Itoa(os.Getpid())}},
 		&container.HostConfig{PortBindings: nat.PortMap{p: {{HostIP: "127.0.0.1"}}}},
 		nil, nil, "")
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -25,10 +26,10 @@ func imageFrom(env, def string) string {
 	return def
 }
 
-// labelled lists the ids of the containers this package marks.
+// labelled lists the ids of the containers this process started.
 func labelled(t *testing.T, docker *client.Client) []string {
 	t.Helper()
-	list, err := docker.ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", label))})
+	list, err := docker.ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", Label+"="+strconv.Itoa(os.Getpid())))})
 	if err != nil {
 		t.Fatal(err)
 	}
