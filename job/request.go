@@ -93,6 +93,18 @@ func Resolve(ctx context.Context, d Delivery, projects ProjectFinder, rules Inta
 	if err := spec.Normalize(rules.Policy); err != nil {
 		return Submission{}, err
 	}
+	if d.System == SystemJenkins || d.System == SystemBamboo {
+		if err := checkNamespace(spec.Image.Name, proj); err != nil {
+			return Submission{}, err
+		}
+	}
+	projectName := ""
+	if proj != nil {
+		projectName = proj.Name
+	}
+	if err := checkImageOwner(rules.Policy.ImageOwners, spec.Image.Name, projectName); err != nil {
+		return Submission{}, err
+	}
 	if r.CallbackURL != "" {
 		if msg := checkCallbackURL(r.CallbackURL); msg != "" {
 			return Submission{}, fieldError("callback_url", msg)

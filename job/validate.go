@@ -26,6 +26,9 @@ type Policy struct {
 	BuildNetworks []string
 	// RegistryHosts, when not empty, are the only registries images may name.
 	RegistryHosts []string
+	// ImageOwners bind image-name prefixes to the projects whose deliveries
+	// alone may build under them.
+	ImageOwners []ImageOwner
 	// Engine is the builder of jobs that name none (EngineAuto when empty).
 	Engine string
 	// KnownSecret reports whether the server holds a secret (or ssh key)

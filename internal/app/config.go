@@ -47,6 +47,7 @@ type config struct {
 	api      bool          // the process serves the HTTP API
 	projects []job.Project // the projects file, read and checked
 	egress   egress.Policy // where git and callbacks may connect
+	owners   []job.ImageOwner
 }
 
 func (c *config) register(s *settings, getenv func(string) string, listen string) {
@@ -143,6 +144,11 @@ func (c *config) validate() error {
 	} else {
 		c.egress = p
 	}
+	if o, err := job.ParseImageOwners(c.ImageOwners); err != nil {
+		errs = append(errs, fmt.Errorf("SLIPWAY_IMAGE_OWNERS: %w", err))
+	} else {
+		c.owners = o
+	}
 	if c.Hooks.ProjectsFile != "" {
 		p, err := readProjects(c.Hooks.ProjectsFile)
 		if err != nil {
@@ -158,5 +164,5 @@ func (c *config) validate() error {
 
 func (c *config) policy() job.Policy {
 	return job.Policy{GitSchemes: c.GitProtocols, DefaultTimeout: c.BuildTimeout, MaxTimeout: c.MaxBuildTimeout,
-		BuildNetworks: c.BuildNetworks, RegistryHosts: c.RegistryHosts, Engine: c.Builder, KnownSecret: c.knownSecret}
+		BuildNetworks: c.BuildNetworks, RegistryHosts: c.RegistryHosts, ImageOwners: c.owners, Engine: c.Builder, KnownSecret: c.knownSecret}
 }

@@ -16,6 +16,7 @@ type securityConfig struct {
 	AllowedNetworks      []string
 	GitHosts             []string
 	RegistryHosts        []string
+	ImageOwners          []string
 	TrustedLocalTags     bool
 	MaxContextBytes      int
 	MaxContextFiles      int
@@ -31,6 +32,7 @@ func (c *securityConfig) register(s *settings) {
 	s.List(&c.AllowedNetworks, "allowed-networks", "SLIPWAY_ALLOWED_NETWORKS", "", "CIDR prefixes git and callbacks may reach although they are not public (e.g. 10.1.2.0/24)")
 	s.List(&c.GitHosts, "git-hosts", "SLIPWAY_GIT_HOSTS", "", "the only git hosts repositories may name (\".example.com\" for a domain); empty: any")
 	s.List(&c.RegistryHosts, "registry-hosts", "SLIPWAY_REGISTRY_HOSTS", "", "the only registries images may name (host[:port]); empty: any")
+	s.List(&c.ImageOwners, "image-owners", "SLIPWAY_IMAGE_OWNERS", "", "image-name prefixes bound to the projects whose deliveries alone may build under them: prefix=project|project, e.g. registry.example.com/team-a/=app|lib")
 	s.Bool(&c.TrustedLocalTags, "trusted-local-tags", "SLIPWAY_TRUSTED_LOCAL_TAGS", false, "keep push: false images on the Docker daemon under their requested names, where any later build's FROM uses them (only for a single-tenant host; otherwise only under slipway.invalid/jobs/<job id>)")
 	s.Int(&c.MaxContextBytes, "max-context-bytes", "SLIPWAY_MAX_CONTEXT_BYTES", 1<<30, "largest build context sent to Docker, in bytes (0: no limit)")
 	s.Int(&c.MaxContextFiles, "max-context-files", "SLIPWAY_MAX_CONTEXT_FILES", 100000, "most files in a build context (0: no limit)")
