@@ -29,6 +29,7 @@ func (s *Server) routes() {
 	if s.stats != nil {
 		api.GET("/stats/history", s.getHistory)
 		api.GET("/stats/images", s.getImageStats)
+		api.GET("/jobs/:id/steps", s.getJobSteps)
 	}
 	api.GET("/whoami", s.whoami)
 	api.GET("/tokens", s.listTokens)

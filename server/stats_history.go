@@ -14,9 +14,10 @@ import (
 type StatsStore interface {
 	History(ctx context.Context, q job.HistoryQuery) (*job.History, error)
 	ImageStats(ctx context.Context, window time.Duration) (*job.ImageStatsList, error)
+	Steps(ctx context.Context, id string) ([]job.Step, error)
 }
 
-// WithStats serves the history and per-image statistics from store.
+// WithStats serves the history, per-image statistics and job steps from store.
 func WithStats(store StatsStore) Option {
 	return func(s *Server) { s.stats = store }
 }

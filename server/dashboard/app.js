@@ -1,15 +1,17 @@
-// Slipway dashboard: plain JavaScript, no build step, no third-party code.
-// Every value from the API reaches the page as text (textContent), never as HTML.
+// Slipway dashboard: plain JavaScript, no build step; the only third-party
+// code is uPlot for the charts (see VENDORED.md). Every value from the API
+// reaches the page as text (textContent), never as HTML.
 "use strict";
 
 const TOKEN_KEY = "slipway.token";
 const POLL_MS = 2000;
+const STATS_MS = 10000;   // the header's counts: a snapshot of the whole table, so less often
+const MAX_BACKOFF_MS = 60000;
 const SYMBOLS = { queued: "◷", running: "▶", succeeded: "✓", failed: "✗", canceled: "⊘" };
 const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
 
 const $ = (id) => document.getElementById(id);
 let me = null;          // what the token may do (GET /api/v1/whoami)
-let pollTimer = null;
 let logAbort = null;
 const etags = new Map(); // URL -> [etag, parsed body]
 
@@ -93,17 +95,58 @@ function triggerCell(tr) {
   return href ? el("a", { href, text: label, rel: "noopener noreferrer", target: "_blank" }) : label;
 }
 
+// ---- polling ----
+// poll runs step now and then every ms until stopped: never while the tab is
+// hidden (it resumes when the tab is shown again), and after an error (step
+// throws or returns false) with doubling delays up to a minute. step returns
+// "stop" to end. Each page's step makes one request, answered 304 while
+// nothing changed.
+const pagePollers = new Set();
+let statsPoller = null;
+
+function poll(step, ms = POLL_MS) {
+  const p = { timer: null, stopped: false, waiting: false, delay: ms };
+  p.tick = async () => {
+    p.timer = null;
+    if (p.stopped) return;
+    if (document.hidden) { p.waiting = true; return; }
+    let r;
+    try { r = await step(); } catch (e) { r = false; }
+    if (p.stopped || r === "stop") return;
+    p.delay = r === false ? Math.min(p.delay * 2, MAX_BACKOFF_MS) : ms;
+    p.timer = setTimeout(p.tick, p.delay);
+  };
+  p.stop = () => { p.stopped = true; clearTimeout(p.timer); };
+  p.tick();
+  return p;
+}
+
+function pagePoll(step, ms) { pagePollers.add(poll(step, ms)); }
+
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden) return;
+  for (const p of [...pagePollers, statsPoller]) {
+    if (p && p.waiting) { p.waiting = false; p.tick(); }
+  }
+});
+
 function stop() {
-  if (pollTimer) { clearTimeout(pollTimer); pollTimer = null; }
+  for (const p of pagePollers) p.stop();
+  pagePollers.clear();
   if (logAbort) { logAbort.abort(); logAbort = null; }
 }
 
 function show(id) {
-  for (const s of ["login", "list", "job"]) $(s).hidden = s !== id;
+  for (const s of document.querySelectorAll("main > section")) s.hidden = s.id !== id;
+  $("nav").hidden = id === "login";
+  for (const a of document.querySelectorAll("#nav a")) {
+    if (a.dataset.page === id) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+  }
 }
 
 function signOut(message) {
   stop();
+  if (statsPoller) { statsPoller.stop(); statsPoller = null; }
   sessionStorage.removeItem(TOKEN_KEY);
   me = null; etags.clear();
   $("logout").hidden = true;
@@ -114,17 +157,15 @@ function signOut(message) {
 
 // ---- header stats ----
 async function refreshStats() {
-  try {
-    const { body, changed } = await api("/api/v1/stats");
-    if (!changed) return;
-    const box = $("stats"); box.textContent = "";
-    for (const s of ["queued", "running", "succeeded", "failed", "canceled"]) {
-      box.append(el("span", { "data-stat": s }, s + " ", el("b", { text: String(body.states[s] || 0) })));
-    }
-    if (body.queue_depth > 0) box.append(el("span", { text: "oldest queued " + Math.round(body.oldest_queued_age_seconds) + "s" }));
-    const workers = Object.keys(body.running_by_worker || {}).length;
-    box.append(el("span", { text: workers + " busy worker" + (workers === 1 ? "" : "s") }));
-  } catch (e) { /* the next poll tries again */ }
+  const { body, changed } = await api("/api/v1/stats");
+  if (!changed) return;
+  const box = $("stats"); box.textContent = "";
+  for (const s of ["queued", "running", "succeeded", "failed", "canceled"]) {
+    box.append(el("span", { "data-stat": s }, s + " ", el("b", { text: String(body.states[s] || 0) })));
+  }
+  if (body.queue_depth > 0) box.append(el("span", { text: "oldest queued " + Math.round(body.oldest_queued_age_seconds) + "s" }));
+  const workers = Object.keys(body.running_by_worker || {}).length;
+  box.append(el("span", { text: workers + " busy worker" + (workers === 1 ? "" : "s") }));
 }
 
 // ---- job list ----
@@ -171,10 +212,9 @@ async function pollList() {
     // Re-rendered even when unchanged: running jobs' durations move on.
     renderList([body, ...extraPages]);
   } catch (e) {
-    if (e.status === 400) $("filter-error").textContent = e.message;
+    if (e.status === 400) { $("filter-error").textContent = e.message; return "stop"; }
+    throw e;
   }
-  refreshStats();
-  pollTimer = setTimeout(pollList, POLL_MS);
 }
 
 function openList() {
@@ -182,7 +222,7 @@ function openList() {
   show("list");
   listPath = currentListPath();
   extraPages = [];
-  pollList();
+  pagePoll(pollList);
 }
 
 // ---- job page ----
@@ -235,11 +275,11 @@ async function pollJob(id) {
   try {
     const { body, changed } = await api("/api/v1/jobs/" + encodeURIComponent(id));
     if (changed) renderJob(body);
+    if (typeof jobChanged === "function") await jobChanged(body, changed);
   } catch (e) {
-    if (e.status === 404) { $("log-status").textContent = "No such job."; return; }
+    if (e.status === 404) { $("log-status").textContent = "No such job."; return "stop"; }
+    throw e;
   }
-  refreshStats();
-  pollTimer = setTimeout(() => pollJob(id), POLL_MS);
 }
 
 // followLog reads the SSE stream with fetch, since EventSource cannot send
@@ -268,7 +308,7 @@ async function followLog(id) {
           if (ev.event === "end") {
             const end = JSON.parse(ev.data);
             $("log-status").textContent = "Finished: " + end.state + " (" + end.lines + " lines)";
-            pollJob(id);
+            pollJob(id).catch(() => {});
             return;
           }
           if (ev.event === "message" && ev.id) {
@@ -313,7 +353,7 @@ function openJob(id) {
   $("job-state").replaceChildren();
   $("cancel").hidden = true; $("retry").hidden = true;
   etags.delete("/api/v1/jobs/" + encodeURIComponent(id));
-  pollJob(id);
+  pagePoll(() => pollJob(id));
   followLog(id);
 }
 
@@ -342,8 +382,11 @@ async function route() {
     catch (e) { if (e.status !== 401) $("login-error").textContent = e.message; signOut($("login-error").textContent); return; }
     $("logout").hidden = !sessionStorage.getItem(TOKEN_KEY);
   }
+  if (!statsPoller) statsPoller = poll(refreshStats, STATS_MS);
   const m = location.hash.match(/^#\/jobs\/([0-9A-Za-z-]+)$/);
-  if (m) openJob(m[1]); else openList();
+  if (m) openJob(m[1]);
+  else if (location.hash === "#/overview") openOverview();
+  else openList();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -359,8 +402,8 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const c of document.querySelectorAll("#filters input[name=state]")) c.addEventListener("change", openList);
   $("more").addEventListener("click", async () => {
     try { extraPages.push((await api($("more").dataset.next)).body); } catch (e) { return; }
-    if (pollTimer) clearTimeout(pollTimer);
-    pollList();
+    stop();
+    pagePoll(pollList);
   });
   $("cancel").addEventListener("click", () => jobAction("cancel"));
   $("retry").addEventListener("click", () => jobAction("retry"));
