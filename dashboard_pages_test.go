@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"regexp"
 	"strings"
@@ -15,6 +13,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
+	"github.com/slipwayci/slipway/internal/e2e"
 	"github.com/slipwayci/slipway/internal/testenv"
 )
 
@@ -105,24 +104,19 @@ func TestDashboardPages(t *testing.T) {
 	ctx := browser(t)
 	dir := artifacts(t)
 
-	s := startSlipway(t, map[string]string{"SLIPWAY_WORKERS": "1", "SLIPWAY_LOG_POLL_INTERVAL": "100ms"})
+	s := e2e.Start(t, map[string]string{"SLIPWAY_WORKERS": "1", "SLIPWAY_LOG_POLL_INTERVAL": "100ms"})
 	repo, commit := testenv.GitRepo(t, map[string]string{
 		"Dockerfile": "ARG BASE\nFROM ${BASE}\nRUN echo one && sleep 1\nRUN echo two && sleep 2\nCOPY Dockerfile /Dockerfile\n",
 	})
 	name := registry + "/dash/pages-" + testenv.RandomHex(4)
 	var ids []string
 	for i, noCache := range []bool{true, false} { // the second run takes every step from the cache
-		resp, body := postJob(t, s.URL, map[string]any{
+		j := s.Submit(t, map[string]any{
 			"source": map[string]any{"repository": repo, "commit": commit},
 			"build":  map[string]any{"args": map[string]string{"BASE": base}, "no_cache": noCache},
 			"image":  map[string]any{"name": name, "tags": []string{fmt.Sprintf("v%d", i)}},
 		})
-		if resp.StatusCode != http.StatusAccepted {
-			t.Fatalf("POST job: %d %s", resp.StatusCode, body)
-		}
-		var j jobView
-		_ = json.Unmarshal(body, &j)
-		if got := waitJob(t, s.URL, j.ID); got.State != "succeeded" {
+		if got := s.Wait(t, j.ID); got.State != "succeeded" {
 			t.Fatalf("job %s: %+v", j.ID, got)
 		}
 		ids = append(ids, j.ID)
@@ -173,7 +167,7 @@ func TestDashboardPages(t *testing.T) {
 	// five and the labels Slipway adds), none cached in the first build and
 	// the RUN and COPY steps cached in the second; both runs in the image's
 	// duration chart.
-	n := stepLines(t, s.URL, ids[0])
+	n := len(regexp.MustCompile(`(?m)^Step \d+/\d+ : `).FindAllString(s.Log(t, ids[0]), -1))
 	if n < 5 {
 		t.Fatalf("the first build logged %d steps, want at least the Dockerfile's 5", n)
 	}
@@ -195,16 +189,4 @@ func TestDashboardPages(t *testing.T) {
 		t.Errorf("step names %q, %v", names, err)
 	}
 	viewports(t, ctx, dir, "job", `document.getElementById("log-status").textContent.startsWith("Finished") && `+steps("=== 0"))
-}
-
-// stepLines counts the classic builder's "Step n/m : …" lines in a job's log.
-func stepLines(t *testing.T, base, id string) int {
-	t.Helper()
-	resp, err := authGet(t, base+"/api/v1/jobs/"+id+"/logs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return len(regexp.MustCompile(`(?m)^Step \d+/\d+ : `).FindAll(b, -1))
 }

@@ -14,7 +14,7 @@ import (
 // Steps reads a job's build steps from the step markers in its log and the
 // times the lines were written, in one statement: the marker lines, then a
 // last row with the job's end (or its last line's time while it runs).
-func (d *DB) Steps(ctx context.Context, id string) ([]job.Step, error) {
+func (d *DB) Steps(ctx context.Context, id string) ([]job.TimelineStep, error) {
 	uid, err := uuid.Parse(id)
 	if err != nil {
 		return nil, fmt.Errorf("read steps: %w", job.ErrNotFound)
@@ -60,11 +60,11 @@ func (d *DB) Steps(ctx context.Context, id string) ([]job.Step, error) {
 		return nil, fmt.Errorf("read steps of job %s: %w", id, job.ErrNotFound)
 	}
 	if end == nil { // no line yet
-		return []job.Step{}, nil
+		return []job.TimelineStep{}, nil
 	}
 	steps := job.StepsFromLog(lines, end.UTC(), done)
 	if steps == nil {
-		steps = []job.Step{}
+		steps = []job.TimelineStep{}
 	}
 	return steps, nil
 }

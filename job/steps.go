@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// Step is one build step on the job page's timeline.
-type Step struct {
+// TimelineStep is one build step on the job page's timeline.
+type TimelineStep struct {
 	N        int       `json:"n"`
 	Of       int       `json:"of"`
 	Name     string    `json:"name"`
@@ -42,8 +42,8 @@ const maxStepName = 200
 // the last to end (when the job ended, or its last log line if it has not).
 // A repeated or out-of-order marker (a retried attempt starts again at step
 // 1) starts a new timeline, since only the last attempt's steps matter.
-func StepsFromLog(lines []TimedLine, end time.Time, finished bool) []Step {
-	var steps []Step
+func StepsFromLog(lines []TimedLine, end time.Time, finished bool) []TimelineStep {
+	var steps []TimelineStep
 	for _, l := range lines {
 		text := strings.TrimSpace(l.Text)
 		if m := stepMarker.FindStringSubmatch(text); m != nil {
@@ -59,7 +59,7 @@ func StepsFromLog(lines []TimedLine, end time.Time, finished bool) []Step {
 			if len(name) > maxStepName {
 				name = strings.ToValidUTF8(name[:maxStepName], "") + "…"
 			}
-			steps = append(steps, Step{N: n, Of: of, Name: name, Started: l.At})
+			steps = append(steps, TimelineStep{N: n, Of: of, Name: name, Started: l.At})
 			continue
 		}
 		if strings.Contains(text, usingCache) && len(steps) > 0 {

@@ -14,7 +14,7 @@ import (
 type StatsStore interface {
 	History(ctx context.Context, q job.HistoryQuery) (*job.History, error)
 	ImageStats(ctx context.Context, window time.Duration) (*job.ImageStatsList, error)
-	Steps(ctx context.Context, id string) ([]job.Step, error)
+	Steps(ctx context.Context, id string) ([]job.TimelineStep, error)
 }
 
 // WithStats serves the history, per-image statistics and job steps from store.

@@ -8,7 +8,7 @@ import (
 
 // stepList is a job's build steps, first to last.
 type stepList struct {
-	Steps []job.Step `json:"steps"`
+	Steps []job.TimelineStep `json:"steps"`
 }
 
 // getJobSteps serves the job page's step timeline, read from the classic

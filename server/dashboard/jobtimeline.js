@@ -13,7 +13,7 @@ let runsLoadedFor = "";   // "<job id>/<state>" the runs chart was last loaded f
 function stepsOf(list) {
   let at = 0;
   return list.map((s, i) => {
-    const st = { n: i + 1, name: s.name, cached: !!s.cached, offset: at, seconds: Number(s.duration_seconds ?? s.duration ?? 0), finished: true };
+    const st = { n: i + 1, name: s.name, cached: !!s.cached, offset: at, seconds: (Number(s.duration_ms) || 0) / 1000, finished: true };
     at += st.seconds;
     return st;
   });
