@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	"code.dny.dev/ssrf"
+
 	"github.com/slipwayci/slipway/job"
 )
 
@@ -114,16 +116,46 @@ func classify(ip netip.Addr) string {
 		}
 	}
 	if nat64.Contains(ip) || sixTo4.Contains(ip) {
-		b := ip.As16()
-		var v4 netip.Addr
-		if nat64.Contains(ip) {
-			v4 = netip.AddrFrom4([4]byte(b[12:16]))
-		} else {
-			v4 = netip.AddrFrom4([4]byte(b[2:6]))
+		return classifyEmbedded(ip)
+	}
+	return classifyIANA(ip)
+}
+
+// classifyIANA checks the IANA special-purpose registries (IPv4 and IPv6),
+// from code.dny.dev/ssrf's table generated from them: a maintained list
+// rather than one written here. An IPv6 address outside global unicast
+// (2000::/3) is never public: that covers site-local fec0::/10, the
+// IPv4-compatible ::/96 and the local-use NAT64 prefix 64:ff9b:1::/48.
+func classifyIANA(ip netip.Addr) string {
+	if ip.Is4() {
+		for _, p := range ssrf.IPv4DeniedPrefixes {
+			if p.Contains(ip) {
+				return "IANA special-purpose address (" + p.String() + ")"
+			}
 		}
-		if r := classify(v4); r != "" {
-			return r + " (embedded in " + ip.String() + ")"
+		return ""
+	}
+	if !ssrf.IPv6GlobalUnicast.Contains(ip) {
+		return "IPv6 address outside global unicast (2000::/3)"
+	}
+	for _, p := range ssrf.IPv6DeniedPrefixes {
+		if p.Contains(ip) {
+			return "IANA special-purpose address (" + p.String() + ")"
 		}
+	}
+	return ""
+}
+
+// classifyEmbedded judges a NAT64 or 6to4 address by the IPv4 address it
+// carries.
+func classifyEmbedded(ip netip.Addr) string {
+	b := ip.As16()
+	v4 := netip.AddrFrom4([4]byte(b[2:6]))
+	if nat64.Contains(ip) {
+		v4 = netip.AddrFrom4([4]byte(b[12:16]))
+	}
+	if r := classify(v4); r != "" {
+		return r + " (embedded in " + ip.String() + ")"
 	}
 	return ""
 }

@@ -11,6 +11,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"code.dny.dev/ssrf"
 )
 
 func TestCheckAddr(t *testing.T) {
@@ -197,4 +199,38 @@ func FuzzResolveLiteral(f *testing.F) {
 			t.Fatalf("Resolve(%q) = %v, classify(%v) = %q", s, err, ip, classify(ip))
 		}
 	})
+}
+
+// TestIANASpecialPurpose: the first and last address of every entry of the
+// IANA special-purpose registries (as code.dny.dev/ssrf tables them) is
+// refused, and so are the ranges the first pass missed.
+func TestIANASpecialPurpose(t *testing.T) {
+	var prefixes []netip.Prefix
+	prefixes = append(prefixes, ssrf.IPv4DeniedPrefixes...)
+	prefixes = append(prefixes, ssrf.IPv6DeniedPrefixes...)
+	for _, s := range []string{"64:ff9b:1::/48", "2001::/23", "fec0::/10", "192.88.99.0/24", "::/96", "2001:2::/48", "2001:20::/28", "3fff::/20"} {
+		prefixes = append(prefixes, netip.MustParsePrefix(s))
+	}
+	for _, p := range prefixes {
+		for _, ip := range []netip.Addr{p.Masked().Addr(), lastAddr(p)} {
+			if err := (Policy{}).CheckAddr(ip); err == nil {
+				t.Errorf("%s (in %s) is not refused", ip, p)
+			}
+		}
+	}
+	for _, s := range []string{"93.184.215.14", "2606:4700::1111", "2a00:1450:4001:80b::200e", "1.1.1.1"} {
+		if err := (Policy{}).CheckAddr(netip.MustParseAddr(s)); err != nil {
+			t.Errorf("public %s refused: %v", s, err)
+		}
+	}
+}
+
+// lastAddr is the highest address of p.
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
 }
