@@ -24,9 +24,14 @@ func (w *Worker) fetch(ctx context.Context, dir string, src job.Source, log *log
 		return &job.Failure{Code: job.CodeFetch, Message: "start egress proxy", Err: err}
 	}
 	defer px.Close()
+	auth, err := w.cfg.GitAuth.setup(w.cfg.WorkDir)
+	if err != nil {
+		return &job.Failure{Code: job.CodeFetch, Message: "prepare git credentials", Err: err}
+	}
+	defer auth.close()
 	// Only the configured protocols are allowed, for the fetch and for anything
 	// it could redirect to; ext:: and friends never run.
-	proto := append(px.gitArgs(), "-c", "protocol.allow=never")
+	proto := append(append(px.gitArgs(), auth.args...), "-c", "protocol.allow=never")
 	for _, s := range w.cfg.GitSchemes {
 		proto = append(proto, "-c", "protocol."+s+".allow=always")
 	}
@@ -42,7 +47,7 @@ func (w *Worker) fetch(ctx context.Context, dir string, src job.Source, log *log
 		gitCtx, size = limitCheckout(ctx, dir, limit)
 	}
 	for _, args := range steps {
-		if err = w.git(gitCtx, dir, log, args...); err != nil {
+		if err = w.git(gitCtx, dir, auth.env, log, args...); err != nil {
 			break
 		}
 	}
@@ -60,7 +65,7 @@ func (w *Worker) fetch(ctx context.Context, dir string, src job.Source, log *log
 	return nil
 }
 
-func (w *Worker) git(ctx context.Context, dir string, log *logSink, args ...string) error {
+func (w *Worker) git(ctx context.Context, dir string, env []string, log *logSink, args ...string) error {
 	cmd := exec.CommandContext(ctx, w.cfg.GitPath, args...)
 	cmd.Dir = dir
 	cmd.Env = append(gitEnv(os.Environ()),
@@ -71,6 +76,7 @@ func (w *Worker) git(ctx context.Context, dir string, log *logSink, args ...stri
 		"GIT_ASKPASS=/bin/false",
 		"SSH_ASKPASS=/bin/false",
 	)
+	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return err

@@ -56,6 +56,7 @@ type Config struct {
 	DockerCheck      time.Duration // how often the daemon is pinged
 	GitPath          string        // the git executable
 	GitSchemes       []string      // URL schemes git may use
+	GitAuth          GitAuth       // credentials for private repositories (gitauth.go)
 	DockerConfig     string        // path of the Docker config.json with registry credentials
 	WorkDir          string        // where checkouts are made; "" for the system temp dir
 	SecretsDir       string        // build secrets and ssh keys, one file per id (buildkit_secrets.go); "" for none

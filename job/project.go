@@ -47,7 +47,12 @@ func (p *Project) Validate() error {
 		Build:  Build{Context: p.Context, Dockerfile: p.Dockerfile, Target: p.Target, Args: p.Args, Labels: p.Labels},
 		Image:  Image{Name: p.Image, Tags: []string{"probe"}},
 	}
-	if err := probe.Normalize(Policy{GitSchemes: []string{"http", "https", "ssh", "file", "git"}}); err != nil {
+	err := probe.Normalize(Policy{GitSchemes: []string{"http", "https", "ssh", "file", "git"}})
+	if p.Repository != "" {
+		// One spelling per repository, so a delivery's URL matches it.
+		p.Repository = probe.Source.Repository
+	}
+	if err != nil {
 		var verr *ValidationError
 		if errors.As(err, &verr) {
 			for _, f := range verr.Fields {

@@ -1,7 +1,6 @@
 package job
 
 import (
-	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -47,15 +46,4 @@ func HostListed(list []string, host string) bool {
 		}
 	}
 	return false
-}
-
-// hasCredentials reports whether a repository URL carries a secret: any
-// user part of an http(s) URL (a token often travels as the user name), or a
-// password in any URL. "ssh://git@host/…" names an account, not a secret.
-func hasCredentials(u *url.URL) bool {
-	if u.User == nil {
-		return false
-	}
-	_, hasPassword := u.User.Password()
-	return hasPassword || u.Scheme == "http" || u.Scheme == "https"
 }

@@ -115,19 +115,21 @@ func (s *Spec) validateSource(v *ValidationError, p Policy) {
 	case len(repo) > maxFieldLen || !printable(repo):
 		v.add("source.repository", "must be a URL of printable characters")
 	default:
+		repo = NormalizeRepository(repo)
+		s.Source.Repository = repo
 		u, err := url.Parse(repo)
 		switch {
 		case err != nil || u.Scheme == "" || strings.HasPrefix(repo, "-"):
-			v.add("source.repository", "must be an absolute URL such as https://git.example.com/org/app.git")
+			v.add("source.repository", "must be an absolute URL such as https://git.example.com/org/app.git, ssh://git@git.example.com/org/app.git or git@git.example.com:org/app.git")
 		case !slices.Contains(p.GitSchemes, strings.ToLower(u.Scheme)):
 			v.add("source.repository", "scheme "+quote(u.Scheme)+" is not allowed (allowed: "+strings.Join(p.GitSchemes, ", ")+")")
 		case u.Scheme != "file" && (u.Host == "" || strings.HasPrefix(u.Host, "-")):
 			v.add("source.repository", "must name a host")
 		case u.Scheme == "file" && (u.Path == "" || u.Host != ""):
 			v.add("source.repository", "a file URL must be file:///absolute/path")
-		case hasCredentials(u):
-			// It would be stored, shown by the API and logged with every fetch.
-			v.add("source.repository", "must not carry credentials (user:password@); give git a credential helper instead")
+		case repositoryUserProblem(u) != "":
+			// A secret would be stored, shown by the API and logged with every fetch.
+			v.add("source.repository", repositoryUserProblem(u))
 		}
 	}
 	switch c := s.Source.Commit; {

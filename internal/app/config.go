@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipwayci/slipway/builder"
 	"github.com/slipwayci/slipway/internal/egress"
 	"github.com/slipwayci/slipway/job"
 )
@@ -25,6 +26,7 @@ type config struct {
 	DockerConfig string
 	GitProtocols []string
 	GitPath      string
+	GitAuth      builder.GitAuth
 	PollInterval time.Duration
 	Lease        time.Duration
 	WorkDir      string
@@ -60,6 +62,9 @@ func (c *config) register(s *settings, getenv func(string) string, listen string
 	s.String(&c.DockerConfig, "docker-config", "SLIPWAY_DOCKER_CONFIG", defaultDockerConfig(getenv), "Docker config.json with registry credentials (anonymous when absent)")
 	s.List(&c.GitProtocols, "git-protocols", "SLIPWAY_GIT_PROTOCOLS", "https", "URL schemes git may fetch from (https, http, ssh, file)")
 	s.String(&c.GitPath, "git", "SLIPWAY_GIT", "git", "the git executable")
+	s.String(&c.GitAuth.CredentialsFile, "git-credentials-file", "SLIPWAY_GIT_CREDENTIALS_FILE", "", "git credential-store file (https://user:password@host per line) for private https repositories")
+	s.String(&c.GitAuth.SSHKeyFile, "git-ssh-key-file", "SLIPWAY_GIT_SSH_KEY_FILE", "", "private key for ssh repositories (needs SLIPWAY_GIT_KNOWN_HOSTS_FILE)")
+	s.String(&c.GitAuth.KnownHostsFile, "git-known-hosts-file", "SLIPWAY_GIT_KNOWN_HOSTS_FILE", "", "known_hosts file of the ssh git servers; host keys are checked strictly")
 	s.Duration(&c.PollInterval, "poll-interval", "SLIPWAY_POLL_INTERVAL", time.Second, "how often idle workers look for jobs")
 	s.Duration(&c.Lease, "lease", "SLIPWAY_LEASE", 30*time.Second, "how long a worker's claim on a job lasts without renewal")
 	s.String(&c.WorkDir, "work-dir", "SLIPWAY_WORK_DIR", "", "directory for checkouts (default: the system temp directory)")
@@ -139,6 +144,9 @@ func (c *config) validate() error {
 	errs = append(errs, c.apiConfig.validate()...)
 	errs = append(errs, c.Hooks.validate()...)
 	errs = append(errs, c.securityConfig.validate()...)
+	if err := c.GitAuth.Check(); err != nil {
+		errs = append(errs, err)
+	}
 	if p, err := c.securityConfig.egressPolicy(); err != nil {
 		errs = append(errs, err)
 	} else {

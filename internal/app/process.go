@@ -112,8 +112,8 @@ func ownerName() string {
 }
 
 // secrets are the values masked in the application log and build logs: the
-// database password, the admin token, the webhook and callback secrets and
-// the registry credentials. API tokens other than the admin's are stored as
+// database password, the admin token, the webhook and callback secrets, the
+// git credentials and the registry credentials. API tokens other than the admin's are stored as
 // hashes only, so Slipway never holds them to mask.
 func (c *config) secrets() *redact.Masker {
 	list := []string{c.AdminToken, c.MetricsToken, c.Hooks.NativeSecret, c.Hooks.JenkinsSecret, c.Hooks.BambooSecret, c.Hooks.CallbackSecret}
@@ -122,5 +122,6 @@ func (c *config) secrets() *redact.Masker {
 			list = append(list, p)
 		}
 	}
+	list = append(list, builder.GitSecrets(c.GitAuth)...)
 	return redact.New(append(list, builder.RegistrySecrets(c.DockerConfig)...)...)
 }

@@ -79,6 +79,7 @@ func newWorker(cfg *config, store builder.Queue, docker builder.DockerAPI, m bui
 		DockerCheck:      cfg.DockerCheck,
 		GitPath:          cfg.GitPath,
 		GitSchemes:       cfg.GitProtocols,
+		GitAuth:          cfg.GitAuth,
 		DockerConfig:     cfg.DockerConfig,
 		WorkDir:          cfg.WorkDir,
 		SecretsDir:       cfg.SecretsDir,

@@ -181,7 +181,13 @@ func (p Policy) CheckAddr(ip netip.Addr) error {
 	if reason == "" || (p.AllowPrivate && !isMetadata(ip)) {
 		return nil
 	}
-	return &RefusedError{Addr: ip, Reason: reason + " (allow it with SLIPWAY_ALLOW_PRIVATE_NETWORKS or SLIPWAY_ALLOWED_NETWORKS)"}
+	// The hint names only settings that would let this address through:
+	// SLIPWAY_ALLOW_PRIVATE_NETWORKS never opens cloud metadata.
+	hint := " (allow its network with SLIPWAY_ALLOWED_NETWORKS, e.g. " + netip.PrefixFrom(ip, ip.BitLen()).String() + ", or every private network with SLIPWAY_ALLOW_PRIVATE_NETWORKS)"
+	if isMetadata(ip) {
+		hint = " (only SLIPWAY_ALLOWED_NETWORKS naming " + netip.PrefixFrom(ip, ip.BitLen()).String() + " allows it; SLIPWAY_ALLOW_PRIVATE_NETWORKS does not)"
+	}
+	return &RefusedError{Addr: ip, Reason: reason + hint}
 }
 
 // CheckHost returns a *RefusedError when host is not on the allowlist.
@@ -192,7 +198,7 @@ func (p Policy) CheckHost(host string) error {
 	if job.HostListed(p.Hosts, host) {
 		return nil
 	}
-	return &RefusedError{Host: host, Reason: fmt.Sprintf("%v: not in the allowlist (%s)", errHost, strings.Join(p.Hosts, ", "))}
+	return &RefusedError{Host: host, Reason: fmt.Sprintf("%v: not in the allowlist SLIPWAY_GIT_HOSTS (%s)", errHost, strings.Join(p.Hosts, ", "))}
 }
 
 // Control is a net.Dialer Control function: it refuses a connection whose
