@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/rand"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net"
@@ -14,9 +13,11 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/slipwayci/slipway/internal/e2e"
 	"github.com/slipwayci/slipway/internal/testenv"
 )
 
@@ -68,6 +69,7 @@ func startSSHD(t *testing.T, addr, clientPub string) string {
 	var logs strings.Builder
 	cmd := exec.Command(sshd, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
 	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // dies with the test binary
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +215,7 @@ func TestPrivateRepositories(t *testing.T) {
 	}
 	httpsRepo := strings.Replace(srv.URL, "https://", "https://jdoe@", 1) + "/app.git"
 
-	slip := startSlipway(t, map[string]string{
+	slip := e2e.Start(t, map[string]string{
 		"SLIPWAY_GIT_PROTOCOLS":        "https,ssh",
 		"SLIPWAY_ALLOWED_NETWORKS":     "127.0.0.0/8",
 		"SLIPWAY_GIT_CREDENTIALS_FILE": credentials,
@@ -227,20 +229,13 @@ func TestPrivateRepositories(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			name := "private/" + tc.name + "-" + testenv.RandomHex(4)
-			resp, body := postJob(t, slip.URL, map[string]any{
+			id := slip.Post(t, "/api/v1/jobs", map[string]any{
 				"source": map[string]any{"repository": tc.repo, "commit": commit},
 				"build":  map[string]any{"args": map[string]string{"BASE": base}},
 				"image":  map[string]any{"name": registry + "/" + name, "tags": []string{"1"}},
-			})
-			if resp.StatusCode != http.StatusAccepted {
-				t.Fatalf("POST /api/v1/jobs: %d %s", resp.StatusCode, body)
-			}
-			var created jobView
-			if err := json.Unmarshal(body, &created); err != nil {
-				t.Fatal(err)
-			}
-			j := waitJob(t, slip.URL, created.ID)
-			logText := getText(t, slip.URL+"/api/v1/jobs/"+j.ID+"/logs")
+			}).Want(t, http.StatusAccepted).JobID(t)
+			j := slip.Wait(t, id)
+			logText := slip.Log(t, j.ID)
 			if j.State != "succeeded" {
 				t.Fatalf("job ended %s: %+v\nlog:\n%s", j.State, j.Error, logText)
 			}
@@ -248,7 +243,7 @@ func TestPrivateRepositories(t *testing.T) {
 				t.Errorf("registry digest %s, job says %s", got, j.Result.Digest)
 			}
 			removeImages(t, registry+"/"+name+":1")
-			jobJSON := getText(t, slip.URL+"/api/v1/jobs/"+j.ID)
+			jobJSON := slip.Get(t, "/api/v1/jobs/"+j.ID).Want(t, http.StatusOK).String()
 			if !strings.Contains(jobJSON, `"repository":"`+tc.stored+`"`) {
 				t.Errorf("job does not store the repository as %s:\n%s", tc.stored, jobJSON)
 			}
