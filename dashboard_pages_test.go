@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
@@ -80,6 +81,9 @@ func viewports(t *testing.T, ctx context.Context, dir, page, ready string) {
 			t.Fatal(err)
 		}
 		waitFor(t, ctx, page+" at "+fmt.Sprint(v.width)+" px", ready)
+		// Charts follow a new width or scheme after a short debounce, and the
+		// job page's runs chart on its next poll.
+		time.Sleep(2500 * time.Millisecond)
 		screenshot(t, ctx, dir, page+v.suffix+".png")
 		checkAccessibility(t, ctx, page+v.suffix)
 	}
