@@ -62,6 +62,11 @@ func TestNormalizeRefusesRepositoryCredentials(t *testing.T) {
 		"https://ghp_token@git.example.com/app.git": false,
 		"https://u:p@git.example.com/app.git":       false,
 		"ssh://git:pw@git.example.com/app.git":      false,
+		// ssh would read a user part starting with "-" as an option.
+		"ssh://-oProxyCommand=touch%20x@git.example.com/app.git": false,
+		"ssh://--upload-pack=x@git.example.com/app.git":          false,
+		"ssh://-l@git.example.com/app.git":                       false,
+		"ssh://deploy.bot_1@git.example.com/app.git":             true,
 	} {
 		s := securitySpec()
 		s.Source.Repository = repo
