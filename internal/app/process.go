@@ -44,7 +44,13 @@ func worker(ctx context.Context, b Build, args []string, getenv func(string) str
 // arrives. ready, when given, receives the API's address. cfg has been
 // checked by loadConfig.
 func runProcess(ctx context.Context, b Build, cfg *config, stderr io.Writer, ready func(addr string)) error {
-	log, err := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	format := cfg.LogFormat
+	if (format == "" || format == "auto") && isTerminal(stderr) {
+		format = "text" // decided here: the buffer in front of stderr is no terminal
+	}
+	out := newLogWriter(stderr)
+	defer out.Close()
+	log, err := newLogger(out, format, cfg.LogLevel)
 	if err != nil {
 		return err
 	}
