@@ -19,7 +19,7 @@ var (
 	adapters = []string{"db", "builder", "server"}
 	// testSupport packages are test code kept out of _test.go files so
 	// several packages' tests can share them.
-	testSupport = []string{"internal/testenv", "internal/apitest"}
+	testSupport = []string{"internal/testenv", "internal/apitest", "internal/e2e"}
 	// testLibraries may be linked by tests only.
 	testLibraries = []string{"testing", "github.com/stretchr/testify", "github.com/testcontainers/testcontainers-go"}
 	// owners name the only packages that may import a library.
