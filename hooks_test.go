@@ -417,7 +417,7 @@ func TestCallbackExpires(t *testing.T) {
 		"SLIPWAY_CALLBACK_MIN_BACKOFF": "20ms",
 		"SLIPWAY_CALLBACK_MAX_BACKOFF": "40ms",
 		// Long enough for several attempts on a loaded machine.
-		"SLIPWAY_CALLBACK_EXPIRY":        "2s",
+		"SLIPWAY_CALLBACK_EXPIRY":        "5s",
 		"SLIPWAY_CALLBACK_POLL_INTERVAL": "20ms",
 	}))
 	body := nativeBody("https://git.example.com/app.git", "registry.example.com/cb/expires", map[string]any{"callback_url": recv.URL})

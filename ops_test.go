@@ -88,7 +88,6 @@ func TestMetricsAfterJob(t *testing.T) {
 		"slipway_build_duration_seconds_count{result=succeeded}",
 		"slipway_job_queue_wait_seconds_count{result=succeeded}",
 		"slipway_push_bytes_total{}",
-		"slipway_jobs{state=succeeded}",
 		"slipway_http_request_duration_seconds_count{code=202,method=POST,route=/api/v1/jobs}",
 	}
 	for _, k := range moved {
@@ -100,6 +99,18 @@ func TestMetricsAfterJob(t *testing.T) {
 		if _, ok := after[k]; !ok {
 			t.Errorf("%s missing from /metrics", k)
 		}
+	}
+	// The jobs gauge is a count refreshed at most every 15 s, so it may
+	// trail the job by that much.
+	deadline := time.Now().Add(20 * time.Second)
+	for after["slipway_jobs{state=succeeded}"] <= before["slipway_jobs{state=succeeded}"] {
+		if time.Now().After(deadline) {
+			t.Errorf("slipway_jobs{state=succeeded}: %v before the job, %v 20 s after; want it to grow",
+				before["slipway_jobs{state=succeeded}"], after["slipway_jobs{state=succeeded}"])
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+		_, after = scrape(t, slip)
 	}
 	for k := range after {
 		if strings.Contains(k, "route=/api/v1/jobs/0") {
