@@ -289,10 +289,10 @@ func TestProjects(t *testing.T) {
 		t.Errorf("created label: %v", err)
 	}
 
-	// The default template carries no commit: 422 says so and how to fix it.
+	// The stock template carries no commit: 422 says so and how to fix it.
 	a = slip.Do(t, http.MethodPost, "/api/v1/hooks/bamboo", readFixture(t, "bamboo/build-default-template.json"), e2e.Bearer(bambooSecret))
-	if a.Status != 422 || !bytes.Contains(a.Body, []byte(`"source.commit"`)) || !bytes.Contains(a.Body, []byte("custom template")) {
-		t.Errorf("default template: %d %s, want 422 naming source.commit", a.Status, a.Body)
+	if a.Status != 422 || !bytes.Contains(a.Body, []byte("${bamboo.planRepository.revision}")) || !bytes.Contains(a.Body, []byte("custom webhook template")) {
+		t.Errorf("stock template: %d %s, want 422 naming the custom template's variables", a.Status, a.Body)
 	}
 
 	// A Jenkins job without parameters or project: the image is missing.

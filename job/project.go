@@ -16,7 +16,7 @@ type Project struct {
 	Name       string            `json:"name" yaml:"name"`
 	Repository string            `json:"repository,omitempty" yaml:"repository"`
 	Image      string            `json:"image" yaml:"image"`
-	Tags       []string          `json:"tags,omitempty" yaml:"tags"` // templates: {{.ShortCommit}}, {{.Commit}}, {{.Branch}}, {{.BuildNumber}}
+	Tags       []string          `json:"tags,omitempty" yaml:"tags"` // templates: {{.ShortCommit}}, {{.Commit}}, {{.Branch}}, {{.BuildNumber}}, {{.Job}}
 	Dockerfile string            `json:"dockerfile,omitempty" yaml:"dockerfile"`
 	Context    string            `json:"context,omitempty" yaml:"context"`
 	Target     string            `json:"target,omitempty" yaml:"target"`
@@ -31,6 +31,7 @@ type TagVars struct {
 	ShortCommit string
 	Branch      string
 	BuildNumber string
+	Job         string // the CI job's full name or plan key, tag-safe: "acme-payments-api-main"
 }
 
 var projectNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._/+-]{0,254}$`)
@@ -84,7 +85,7 @@ func (p *Project) Validate() error {
 const maxTagTemplateLen = 256
 
 // tagFields are the names a tag template may refer to.
-var tagFields = []string{"Commit", "ShortCommit", "Branch", "BuildNumber"}
+var tagFields = []string{"Commit", "ShortCommit", "Branch", "BuildNumber", "Job"}
 
 // tagPart is a piece of a tag template: literal text, or a field's value.
 type tagPart struct {
@@ -147,6 +148,8 @@ func (v TagVars) field(name string) string {
 		return v.Branch
 	case "BuildNumber":
 		return v.BuildNumber
+	case "Job":
+		return v.Job
 	}
 	return ""
 }

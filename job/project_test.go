@@ -9,12 +9,13 @@ import (
 )
 
 func TestRenderTags(t *testing.T) {
-	p := Project{Tags: []string{"{{.ShortCommit}}", "{{.Branch}}-{{.BuildNumber}}", "{{.Branch}}", "latest"}}
+	p := Project{Tags: []string{"{{.ShortCommit}}", "{{.Branch}}-{{.BuildNumber}}", "{{.Branch}}", "{{.Job}}", "latest"}}
 	tests := []struct {
 		vars TagVars
 		want []string
 	}{
-		{TagVars{ShortCommit: "c6d86dc7c9a7", Branch: "main", BuildNumber: "42"}, []string{"c6d86dc7c9a7", "main-42", "main", "latest"}},
+		{TagVars{ShortCommit: "c6d86dc7c9a7", Branch: "main", BuildNumber: "42", Job: "acme-payments-api-main"},
+			[]string{"c6d86dc7c9a7", "main-42", "main", "acme-payments-api-main", "latest"}},
 		{TagVars{ShortCommit: "c6d86dc7c9a7"}, []string{"c6d86dc7c9a7", "latest"}},
 		{TagVars{ShortCommit: "c6d86dc7c9a7", BuildNumber: "7"}, []string{"c6d86dc7c9a7", "7", "latest"}},
 	}

@@ -150,6 +150,7 @@ func (p *Project) apply(r *Request, branch string) error {
 			ShortCommit: ShortCommit(commit),
 			Branch:      TagSafe(branch),
 			BuildNumber: r.Trigger.BuildNumber,
+			Job:         TagSafe(r.Trigger.Job),
 		})
 		if err != nil {
 			return err

@@ -13,7 +13,8 @@ import (
 
 // bambooWebhook is Bamboo's Build webhook template, extended by the custom
 // template in docs/bamboo.md with repositoryUrl, revision, branch and
-// buildResultsUrl.
+// buildResultsUrl. The extension's fields are pointers: absent means the
+// stock template, which can never start a build.
 type bambooWebhook struct {
 	UUID         string          `json:"uuid"`
 	Timestamp    json.RawMessage `json:"timestamp"`
@@ -26,19 +27,26 @@ type bambooWebhook struct {
 		TriggerReason   string `json:"triggerReason"`
 		TriggerSentence string `json:"triggerSentence"`
 	} `json:"build"`
-	RepositoryURL   string `json:"repositoryUrl"`
-	Revision        string `json:"revision"`
-	Branch          string `json:"branch"`
-	BuildResultsURL string `json:"buildResultsUrl"`
+	RepositoryURL   *string `json:"repositoryUrl"`
+	Revision        *string `json:"revision"`
+	Branch          *string `json:"branch"`
+	BuildResultsURL *string `json:"buildResultsUrl"`
 }
 
 const bambooHint = " (Bamboo's Build template sends no repository or commit: use the custom template from docs/bamboo.md, which adds repositoryUrl and revision)"
 
+// bambooStockTemplate says why the stock template cannot work and what to use.
+const bambooStockTemplate = `The delivery has no revision: Bamboo's stock Build webhook template carries no repository and no commit, so it can never start a build. ` +
+	`Use a custom webhook template that adds "repositoryUrl": "${bamboo.planRepository.repositoryUrl}", "revision": "${bamboo.planRepository.revision}", ` +
+	`"branch": "${bamboo.planRepository.branchName}" and "buildResultsUrl": "${bamboo.buildResultsUrl}" to the Build template's payload ` +
+	`(see docs/bamboo.md), and attach it to the plan's "All builds completed" notification.`
+
 // parseBamboo reads a delivery to /api/v1/hooks/bamboo: the native request or
-// a Bamboo webhook. A non-nil ignored means no build is wanted.
-func parseBamboo(data []byte) (*job.Delivery, *ignored, error) {
+// a Bamboo webhook. A non-nil ignored means no build is wanted. What the
+// delivery says about itself goes into sum as soon as it is known.
+func parseBamboo(data []byte, sum *deliverySummary) (*job.Delivery, *ignored, error) {
 	if isNative(data) {
-		in, err := parseNative(data, job.SystemBamboo)
+		in, err := parseNative(data, job.SystemBamboo, sum)
 		return in, nil, err
 	}
 	var w bambooWebhook
@@ -49,60 +57,47 @@ func parseBamboo(data []byte) (*job.Delivery, *ignored, error) {
 		return nil, nil, badRequest("The body is neither a build request (source, image) nor a Bamboo webhook (uuid, build).")
 	}
 	b := w.Build
-	if st := strings.ToUpper(b.Status); st != "SUCCESS" && st != "SUCCESSFUL" {
-		return nil, &ignored{Status: "ignored", Reason: fmt.Sprintf("status %q starts no build: only SUCCESS does", b.Status)}, nil
+	planKey, number := job.SplitBambooResultKey(b.BuildResultKey)
+	sum.deliveryID, sum.job, sum.buildNumber, sum.commit = w.UUID, planKey, number, substituted(w.Revision)
+	if w.Revision == nil {
+		return nil, nil, &requestError{status: http.StatusUnprocessableEntity, detail: bambooStockTemplate}
 	}
-	in := &job.Delivery{System: job.SystemBamboo, ID: w.UUID, MissingHint: bambooHint, Branch: substituted(w.Branch)}
-	planKey, number := splitResultKey(b.BuildResultKey)
-	in.Projects = planKeys(planKey)
+	if st := strings.ToUpper(b.Status); st != "SUCCESS" && st != "SUCCESSFUL" {
+		return nil, &ignored{Status: "ignored", Reason: fmt.Sprintf("status %q starts no build: only Successful does", b.Status)}, nil
+	}
+	branch := substituted(w.Branch)
+	in := &job.Delivery{System: job.SystemBamboo, ID: w.UUID, MissingHint: bambooHint, Branch: branch, Projects: job.BambooProjectNames(planKey)}
 	r := &in.Request
-	r.Source = job.Source{Repository: substituted(w.RepositoryURL), Commit: substituted(w.Revision), Ref: branchRef(substituted(w.Branch))}
+	r.Source = job.Source{Repository: substituted(w.RepositoryURL), Commit: substituted(w.Revision), Ref: job.BranchRef(branch)}
 	r.Trigger = job.Trigger{System: job.SystemBamboo, Job: planKey, BuildNumber: number, URL: substituted(w.BuildResultsURL)}
 	return in, nil, nil
 }
 
 // substituted drops a template variable Bamboo left as it was because it had
 // no value, such as "${bamboo.planRepository.revision}".
-func substituted(v string) string {
-	v = strings.TrimSpace(v)
+func substituted(p *string) string {
+	if p == nil {
+		return ""
+	}
+	v := strings.TrimSpace(*p)
 	if strings.HasPrefix(v, "${") {
 		return ""
 	}
 	return v
 }
 
-// splitResultKey splits "PROJ-PLAN-JOB1-42" into "PROJ-PLAN-JOB1" and "42".
-func splitResultKey(key string) (string, string) {
-	i := strings.LastIndexByte(key, '-')
-	if i <= 0 || strings.Trim(key[i+1:], "0123456789") != "" || i == len(key)-1 {
-		return key, ""
-	}
-	return key[:i], key[i+1:]
-}
-
-// planKeys lists the project names a Bamboo key can match: the job's key
-// ("PROJ-PLAN-JOB1") first, then its plan's ("PROJ-PLAN").
-func planKeys(key string) []string {
-	if key == "" {
-		return nil
-	}
-	keys := []string{key}
-	if parts := strings.Split(key, "-"); len(parts) > 2 {
-		keys = append(keys, parts[0]+"-"+parts[1])
-	}
-	return keys
-}
-
 func (s *Server) bambooHook(c echo.Context) error {
+	rec := deliveryOf(c)
 	data, err := readJSONBody(c, s.bodyLimit(c))
 	if err != nil {
 		return err
 	}
-	in, skip, err := parseBamboo(data)
+	in, skip, err := parseBamboo(data, &rec.summary)
 	if err != nil {
 		return err
 	}
 	if skip != nil {
+		rec.ignore(skip.Reason)
 		return c.JSON(http.StatusAccepted, skip)
 	}
 	return s.submit(c, in)

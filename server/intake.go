@@ -26,6 +26,9 @@ type HookConfig struct {
 	// COMPLETED or FINALIZED with SUCCESS.
 	JenkinsPhases   []string
 	JenkinsStatuses []string
+	// JenkinsPullRequests is PullRequestsIgnore (also when empty) or
+	// PullRequestsHead.
+	JenkinsPullRequests string
 }
 
 // ignored is a delivery that asks for no build, with why.
@@ -49,11 +52,12 @@ func deliveryHeader(h http.Header) (string, error) {
 }
 
 // parseNative reads the native build request sent to system's endpoint.
-func parseNative(data []byte, system string) (*job.Delivery, error) {
+func parseNative(data []byte, system string, sum *deliverySummary) (*job.Delivery, error) {
 	var r job.Request
 	if err := decodeStrict(data, &r); err != nil {
 		return nil, err
 	}
+	sum.job, sum.buildNumber, sum.commit = r.Trigger.Job, r.Trigger.BuildNumber, r.Source.Commit
 	d := job.NativeDelivery(system, r)
 	return &d, nil
 }
@@ -83,11 +87,13 @@ func decodeLenient(data []byte, dst any) error {
 // for a replayed delivery or a shared identical build.
 func (s *Server) submit(c echo.Context, d *job.Delivery) error {
 	ctx := c.Request().Context()
+	rec := deliveryOf(c)
 	if id, err := deliveryHeader(c.Request().Header); err != nil {
 		return err
 	} else if id != "" {
 		d.ID = id
 	}
+	rec.summary.deliveryID = d.ID
 	sub, err := job.Resolve(ctx, *d, s.jobs, s.rules, time.Now())
 	if err != nil {
 		return err
@@ -97,6 +103,7 @@ func (s *Server) submit(c echo.Context, d *job.Delivery) error {
 		return err
 	}
 	j := res.Job
+	rec.jobID = j.ID
 	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/jobs/"+j.ID)
 	if !res.Created {
 		// A shared job may have gained a callback.

@@ -15,7 +15,7 @@ func (s *Server) createJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := parseNative(data, job.SystemAPI)
+	d, err := parseNative(data, job.SystemAPI, &deliveryOf(c).summary)
 	if err != nil {
 		return err
 	}

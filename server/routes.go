@@ -19,7 +19,7 @@ func (s *Server) routes() {
 	api.GET("/openapi.yaml", s.openAPI)
 	// Creating a job takes an admin token or the native endpoint's secret.
 	s.addWithOwnAuth(api, http.MethodPost, "/jobs", s.createJob, job.ScopeAdmin,
-		s.secretAuth(s.cfg.Hooks.NativeSecrets), s.countWebhook("api"))
+		s.secretAuth(s.cfg.Hooks.NativeSecrets), s.countWebhook("api"), s.recordDeliveries(job.SystemAPI))
 	api.GET("/jobs", s.listJobs)
 	api.GET("/jobs/:id", s.getJob)
 	api.GET("/jobs/:id/logs", s.getJobLogs)
@@ -37,9 +37,12 @@ func (s *Server) routes() {
 
 	// Each CI system has its own secret; an admin token works too.
 	s.addWithOwnAuth(api, http.MethodPost, "/hooks/jenkins", s.jenkinsHook, job.ScopeAdmin,
-		s.secretAuth(s.cfg.Hooks.JenkinsSecrets), s.countWebhook("jenkins"))
+		s.secretAuth(s.cfg.Hooks.JenkinsSecrets), s.countWebhook("jenkins"), s.recordDeliveries(job.SystemJenkins))
 	s.addWithOwnAuth(api, http.MethodPost, "/hooks/bamboo", s.bambooHook, job.ScopeAdmin,
-		s.secretAuth(s.cfg.Hooks.BambooSecrets), s.countWebhook("bamboo"))
+		s.secretAuth(s.cfg.Hooks.BambooSecrets), s.countWebhook("bamboo"), s.recordDeliveries(job.SystemBamboo))
+	if s.deliveries != nil {
+		api.GET("/deliveries", s.listDeliveries)
+	}
 	api.GET("/projects", s.listProjects)
 	api.GET("/projects/:name", s.getProject)
 	// Changing a project changes what later deliveries build: it takes an

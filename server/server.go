@@ -69,20 +69,21 @@ type Option func(*Server)
 
 // Server serves the API.
 type Server struct {
-	cfg       Config
-	jobs      JobStore
-	rules     job.IntakeRules // what a delivery becomes
-	tokens    TokenStore
-	adminHash []byte
-	ownAuth   map[string]bool // "METHOD route" of routes that check credentials themselves
-	log       *slog.Logger
-	echo      *echo.Echo
-	metrics   Metrics
-	followers chan struct{} // one slot per live log stream; nil: no cap
-	jobViews  *JobCache     // nil: every job read goes to the store
-	stats     StatsStore    // nil: no history or per-image statistics
-	ready     readyCache    // the last /readyz answer
-	limits    *rateLimits   // nil: no rate limit
+	cfg        Config
+	jobs       JobStore
+	rules      job.IntakeRules // what a delivery becomes
+	tokens     TokenStore
+	adminHash  []byte
+	ownAuth    map[string]bool // "METHOD route" of routes that check credentials themselves
+	log        *slog.Logger
+	echo       *echo.Echo
+	metrics    Metrics
+	followers  chan struct{} // one slot per live log stream; nil: no cap
+	jobViews   *JobCache     // nil: every job read goes to the store
+	stats      StatsStore    // nil: no history or per-image statistics
+	deliveries DeliveryLog   // nil: deliveries are not recorded
+	ready      readyCache    // the last /readyz answer
+	limits     *rateLimits   // nil: no rate limit
 	// callerFollows counts each caller's live log streams.
 	callerFollows *callerSlots
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/slipwayci/slipway/db"
 	"github.com/slipwayci/slipway/internal/metrics"
+	"github.com/slipwayci/slipway/job"
 	"github.com/slipwayci/slipway/server"
 )
 
@@ -120,7 +121,8 @@ func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg *config, stor
 		return err
 	}
 	g.Go(func() error { return callbacks.Run(ctx) })
-	opts := []server.Option{server.WithStats(store)}
+	deliveries := db.NewDeliveryLog(store, job.DeliveryRetention{MaxAge: cfg.Hooks.DeliveryRetention, MaxRows: cfg.Hooks.DeliveryMaxRows})
+	opts := []server.Option{server.WithStats(store), server.WithDeliveries(deliveries)}
 	if cfg.JobCacheSize > 0 {
 		cache, err := watchedJobCache(ctx, g, store, cfg.JobCacheSize)
 		if err != nil {
@@ -169,7 +171,9 @@ func startAPI(ctx context.Context, g *errgroup.Group, b Build, cfg *config, stor
 		<-ctx.Done()
 		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		return httpSrv.Shutdown(shutdownCtx)
+		err := httpSrv.Shutdown(shutdownCtx)
+		deliveries.Flush() // the last answers' records
+		return err
 	})
 	return nil
 }

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -20,6 +21,9 @@ type hookConfig struct {
 	Dedupe            bool
 	JenkinsPhases     []string
 	JenkinsStatuses   []string
+	JenkinsPRs        string
+	DeliveryRetention time.Duration
+	DeliveryMaxRows   int
 	ProjectsFile      string
 	CallbackSecret    string
 	CallbackMinDelay  time.Duration
@@ -37,6 +41,10 @@ func (c *hookConfig) register(s *settings) {
 	s.Bool(&c.Dedupe, "dedupe", "SLIPWAY_DEDUPE", true, "identical builds asked for while one is queued or running share that job")
 	s.List(&c.JenkinsPhases, "jenkins-phases", "SLIPWAY_JENKINS_PHASES", "COMPLETED,FINALIZED", "Notification plugin phases that start a build")
 	s.List(&c.JenkinsStatuses, "jenkins-statuses", "SLIPWAY_JENKINS_STATUSES", "SUCCESS", "Notification plugin build statuses that start a build")
+	s.String(&c.JenkinsPRs, "jenkins-pull-requests", "SLIPWAY_JENKINS_PULL_REQUESTS", server.PullRequestsIgnore,
+		"multibranch pull request builds (PR-42): ignore (Jenkins built a merge commit the repository does not have), or head (build the commit in build parameter SLIPWAY_COMMIT)")
+	s.Duration(&c.DeliveryRetention, "delivery-retention", "SLIPWAY_DELIVERY_RETENTION", 7*24*time.Hour, "how long the deliveries log keeps a delivery (0: no age limit)")
+	s.Int(&c.DeliveryMaxRows, "delivery-max-rows", "SLIPWAY_DELIVERY_MAX_ROWS", 10000, "most deliveries the deliveries log keeps (0: no row limit)")
 	s.String(&c.ProjectsFile, "projects-file", "SLIPWAY_PROJECTS_FILE", "", "YAML file of projects loaded (created or replaced) at start")
 	s.Secret(&c.CallbackSecret, "", "SLIPWAY_CALLBACK_SECRET", "Standard Webhooks secret (whsec_…) signing completion callbacks (unset: unsigned)")
 	s.Duration(&c.CallbackMinDelay, "callback-min-backoff", "SLIPWAY_CALLBACK_MIN_BACKOFF", 5*time.Second, "wait after a failed callback; doubles each time")
@@ -54,13 +62,22 @@ func (c *hookConfig) server() server.HookConfig {
 		Dedupe:          c.Dedupe,
 		JenkinsPhases:   c.JenkinsPhases,
 		JenkinsStatuses: c.JenkinsStatuses,
+
+		JenkinsPullRequests: c.JenkinsPRs,
 	}
 }
 
 // validate refuses a whsec_ secret that is not base64 (it could never verify
-// a Standard Webhooks signature, silently) and callback timings of 0.
+// a Standard Webhooks signature, silently), callback timings of 0, and a pull
+// request mode or deliveries retention it does not know.
 func (c *hookConfig) validate() []error {
 	var errs []error
+	if c.JenkinsPRs != server.PullRequestsIgnore && c.JenkinsPRs != server.PullRequestsHead {
+		errs = append(errs, fmt.Errorf("SLIPWAY_JENKINS_PULL_REQUESTS must be %s or %s", server.PullRequestsIgnore, server.PullRequestsHead))
+	}
+	if c.DeliveryRetention < 0 || c.DeliveryMaxRows < 0 {
+		errs = append(errs, errors.New("SLIPWAY_DELIVERY_RETENTION and SLIPWAY_DELIVERY_MAX_ROWS must be 0 or more"))
+	}
 	for _, v := range []struct{ env, value string }{
 		{"SLIPWAY_HOOK_SECRET", c.NativeSecret},
 		{"SLIPWAY_HOOK_SECRET_JENKINS", c.JenkinsSecret},

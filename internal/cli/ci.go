@@ -1,6 +1,6 @@
 package cli
 
-import "strings"
+import "github.com/slipwayci/slipway/job"
 
 // ciBuild is what the CI environment says about the running build.
 type ciBuild struct {
@@ -11,10 +11,9 @@ type ciBuild struct {
 func detectCI(getenv func(string) string) ciBuild {
 	switch {
 	case getenv("bamboo_buildResultKey") != "":
-		key := getenv("bamboo_buildResultKey")
-		plan, number := key, getenv("bamboo_buildNumber")
-		if i := strings.LastIndexByte(key, '-'); i > 0 {
-			plan, number = key[:i], key[i+1:]
+		plan, number := job.SplitBambooResultKey(getenv("bamboo_buildResultKey"))
+		if number == "" {
+			number = getenv("bamboo_buildNumber")
 		}
 		return ciBuild{
 			system:     "bamboo",
@@ -30,7 +29,7 @@ func detectCI(getenv func(string) string) ciBuild {
 			system:     "jenkins",
 			repository: getenv("GIT_URL"),
 			commit:     getenv("GIT_COMMIT"),
-			branch:     getenv("GIT_BRANCH"),
+			branch:     jenkinsBranch(getenv),
 			job:        getenv("JOB_NAME"),
 			number:     getenv("BUILD_NUMBER"),
 			url:        getenv("BUILD_URL"),
@@ -39,9 +38,12 @@ func detectCI(getenv func(string) string) ciBuild {
 	return ciBuild{system: "api"}
 }
 
-func branchToRef(branch string) string {
-	if branch == "" || strings.HasPrefix(branch, "refs/") {
-		return branch
+// jenkinsBranch is the branch a Jenkins build checked out; a multibranch pull
+// request build (CHANGE_ID set) has none: its GIT_BRANCH is the job's name
+// ("PR-42") and its commit Jenkins' own merge.
+func jenkinsBranch(getenv func(string) string) string {
+	if getenv("CHANGE_ID") != "" {
+		return ""
 	}
-	return "refs/heads/" + strings.TrimPrefix(branch, "origin/")
+	return getenv("GIT_BRANCH")
 }

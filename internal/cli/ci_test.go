@@ -17,9 +17,12 @@ func TestDetectCI(t *testing.T) {
 	if got := detectCI(env(nil)); got.system != "api" {
 		t.Errorf("no CI: %+v", got)
 	}
-	for in, want := range map[string]string{"origin/main": "refs/heads/main", "main": "refs/heads/main", "refs/tags/v1": "refs/tags/v1", "": ""} {
-		if got := branchToRef(in); got != want {
-			t.Errorf("branchToRef(%q) = %q, want %q", in, got, want)
-		}
+	pr := detectCI(env(map[string]string{"JENKINS_URL": "https://j/", "GIT_BRANCH": "PR-42", "CHANGE_ID": "42", "JOB_NAME": "acme/api/PR-42"}))
+	if pr.branch != "" || pr.job != "acme/api/PR-42" {
+		t.Errorf("pull request build: %+v, want no branch", pr)
+	}
+	branchKey := detectCI(env(map[string]string{"bamboo_buildResultKey": "PAY-API3-17"}))
+	if branchKey.job != "PAY-API3" || branchKey.number != "17" {
+		t.Errorf("plan branch: %+v", branchKey)
 	}
 }

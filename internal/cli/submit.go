@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/slipwayci/slipway/internal/webhooksig"
+	"github.com/slipwayci/slipway/job"
 )
 
 const submitUsage = `Usage: slipway submit [flags]
@@ -101,7 +102,7 @@ func Submit(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	req.Source.Ref = branchToRef(branch)
+	req.Source.Ref = job.BranchRef(branch)
 	req.Image.Tags = tags
 	if len(buildArgs) > 0 {
 		req.Build.Args = buildArgs

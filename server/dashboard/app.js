@@ -386,6 +386,7 @@ async function route() {
   const m = location.hash.match(/^#\/jobs\/([0-9A-Za-z-]+)$/);
   if (m) openJob(m[1]);
   else if (location.hash === "#/overview") openOverview();
+  else if (location.hash === "#/deliveries") openDeliveries();
   else openList();
 }
 
