@@ -15,12 +15,15 @@ import (
 
 // everyRoute stands in for the stores that add optional routes; the test
 // only lists routes, it never calls one.
-type everyRoute struct{ StatsStore }
+type everyRoute struct {
+	StatsStore
+	DeliveryLog
+}
 
 // TestRoutesMatchOpenAPI: every operation the router serves is in
 // openapi.yaml, and every operation there is served.
 func TestRoutesMatchOpenAPI(t *testing.T) {
-	s := New(Config{MetricsHandler: http.NotFoundHandler()}, nil, nil, slog.New(slog.DiscardHandler), WithStats(everyRoute{}))
+	s := New(Config{MetricsHandler: http.NotFoundHandler()}, nil, nil, slog.New(slog.DiscardHandler), WithStats(everyRoute{}), WithDeliveries(everyRoute{}))
 	served := map[string]bool{}
 	for _, r := range s.echo.Routes() {
 		served[r.Method+" "+r.Path] = true
