@@ -207,7 +207,8 @@ func TestPipelineDeliveries(t *testing.T) {
 			}
 		}
 	}
-	screenshot(t, ctx, dir, "deliveries-1280.png")
+	// Screenshots at 1280 px, 390 px and in the dark scheme, each checked with axe-core.
+	viewports(t, ctx, dir, "deliveries", `document.querySelectorAll('#deliveries-table tbody tr').length === 6`)
 	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS("#deliveries-outcome"), "refused")); err != nil {
 		t.Fatal(err)
 	}
@@ -216,10 +217,6 @@ func TestPipelineDeliveries(t *testing.T) {
 	}
 	waitFor(t, ctx, "only refused deliveries", `(() => { const rows = [...document.querySelectorAll('#deliveries-table tbody tr')];
 		return rows.length === 2 && rows.every(r => r.querySelector('[data-outcome="refused"]')); })()`)
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)); err != nil {
-		t.Fatal(err)
-	}
-	screenshot(t, ctx, dir, "deliveries-390.png")
 }
 
 // firstLine is the part of a reason a table row surely shows whole.
