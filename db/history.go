@@ -26,6 +26,22 @@ const (
 // rows "started_at >= window start" selects and scans whole indexes instead,
 // measured at 10 s rather than 0.1 s at a million jobs.
 
+// noJIT begins a read-only transaction without JIT compilation. The
+// planner cannot see that the statements' joins are one row per bucket and
+// overestimates them by orders of magnitude, which turns on JIT: measured at
+// 5.9 s of compiling for a 7 ms query over a day of 10,000 jobs.
+func noJIT(ctx context.Context, d *DB) (pgx.Tx, error) {
+	tx, err := d.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
+		_ = tx.Rollback(ctx)
+		return nil, err
+	}
+	return tx, nil
+}
+
 // History answers q with one statement. Each part reads only the window's
 // rows through the started/finished indexes (migration 00006) or the queued
 // index, so its cost follows the window's traffic, not the table's size.
@@ -33,7 +49,12 @@ const (
 // plus the jobs created since, less those that left the queue (started, or
 // ended without starting).
 func (d *DB) History(ctx context.Context, q job.HistoryQuery) (*job.History, error) {
-	rows, err := d.pool.Query(ctx, historySQL, pgx.QueryExecModeDescribeExec, q.Step, q.Window)
+	tx, err := noJIT(ctx, d)
+	if err != nil {
+		return nil, fmt.Errorf("history: %w", translate(err))
+	}
+	defer func() { _ = tx.Rollback(ctx) }() // read-only: nothing to undo
+	rows, err := tx.Query(ctx, historySQL, pgx.QueryExecModeDescribeExec, q.Step, q.Window)
 	if err != nil {
 		return nil, fmt.Errorf("history: %w", translate(err))
 	}
@@ -108,7 +129,12 @@ const maxImageStats = 200
 // before now (whole minutes, so the answer keeps its ETag within one), with
 // one statement over the finished index.
 func (d *DB) ImageStats(ctx context.Context, window time.Duration) (*job.ImageStatsList, error) {
-	rows, err := d.pool.Query(ctx, imageStatsSQL, pgx.QueryExecModeDescribeExec, time.Minute, window, maxImageStats)
+	tx, err := noJIT(ctx, d)
+	if err != nil {
+		return nil, fmt.Errorf("image stats: %w", translate(err))
+	}
+	defer func() { _ = tx.Rollback(ctx) }() // read-only: nothing to undo
+	rows, err := tx.Query(ctx, imageStatsSQL, pgx.QueryExecModeDescribeExec, time.Minute, window, maxImageStats)
 	if err != nil {
 		return nil, fmt.Errorf("image stats: %w", translate(err))
 	}
