@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -105,5 +107,29 @@ func translate(err error) error {
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 		return fmt.Errorf("%w: %s", job.ErrConflict, pgErr.ConstraintName)
 	}
+	if unavailable(err) {
+		return fmt.Errorf("%w: %w", job.ErrUnavailable, err)
+	}
 	return err
+}
+
+// unavailable reports an error that says the database cannot be reached or
+// cannot serve now, rather than that the statement is wrong: no connection,
+// a connection lost, a server shutting down or starting, too many
+// connections.
+func unavailable(err error) bool {
+	var (
+		pgErr   *pgconn.PgError
+		connErr *pgconn.ConnectError
+		netErr  net.Error
+	)
+	switch {
+	case errors.As(err, &pgErr):
+		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "53300" ||
+			pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+	case errors.As(err, &connErr), errors.As(err, &netErr), pgconn.Timeout(err),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return true
+	}
+	return false
 }

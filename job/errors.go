@@ -19,6 +19,9 @@ var (
 	ErrAlreadyRetried = fmt.Errorf("%w: the job has already been retried", ErrConflict)
 	// ErrIdempotencyMismatch is a delivery id reused for a different request.
 	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
+	// ErrUnavailable is a store that cannot be reached or cannot take work
+	// now (down, restarting, out of connections): worth retrying later.
+	ErrUnavailable = errors.New("store unavailable")
 )
 
 // Queue outcomes a worker acts on.

@@ -19,7 +19,8 @@ type Problem struct {
 	Instance string           `json:"instance,omitempty"`
 	Errors   []job.FieldError `json:"errors,omitempty"`
 
-	challenge string // WWW-Authenticate of a refused credential
+	challenge  string // WWW-Authenticate of a refused credential
+	retryAfter string // Retry-After, in seconds, of a temporary failure
 }
 
 const problemJSON = "application/problem+json"
@@ -56,6 +57,8 @@ func problemFor(err error) Problem {
 		return Problem{Status: rerr.status, Detail: rerr.detail}
 	case errors.As(err, &aerr):
 		return Problem{Status: http.StatusUnauthorized, Detail: aerr.detail}
+	case errors.Is(err, job.ErrUnavailable):
+		return Problem{Status: http.StatusServiceUnavailable, Detail: "The database is unavailable; retry shortly.", retryAfter: "5"}
 	case errors.Is(err, job.ErrIdempotencyMismatch):
 		return Problem{Status: http.StatusUnprocessableEntity, Detail: "This delivery id was already used for a different request."}
 	case errors.Is(err, job.ErrNotFound):
@@ -93,6 +96,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	body, _ := json.Marshal(p)
 	if p.challenge != "" {
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, p.challenge)
+	}
+	if p.retryAfter != "" {
+		c.Response().Header().Set("Retry-After", p.retryAfter)
 	}
 	c.Response().Header().Set(echo.HeaderContentType, problemJSON)
 	if c.Request().Method == http.MethodHead {

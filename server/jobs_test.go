@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -290,5 +291,38 @@ func TestLogFollowersPerCaller(t *testing.T) {
 	s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, logs, nil))
 	if rec.Code == http.StatusTooManyRequests {
 		t.Errorf("another caller's stream got 429: %s", rec.Body)
+	}
+}
+
+// unavailableStore is a database that cannot be reached.
+type unavailableStore struct{ fakeStore }
+
+func (unavailableStore) Job(context.Context, string) (*job.Job, error) {
+	return nil, fmt.Errorf("read job: %w", job.ErrUnavailable)
+}
+
+func (unavailableStore) ListJobs(context.Context, job.ListQuery) ([]*job.Job, error) {
+	return nil, fmt.Errorf("list jobs: %w", job.ErrUnavailable)
+}
+
+func (unavailableStore) Submit(context.Context, job.Submission) (job.Submitted, error) {
+	return job.Submitted{}, fmt.Errorf("submit: %w", job.ErrUnavailable)
+}
+
+// TestDatabaseUnavailableAnswers503: an unreachable database is a 503
+// problem with Retry-After, which a client can tell from a bug.
+func TestDatabaseUnavailableAnswers503(t *testing.T) {
+	s := New(Config{Policy: job.Policy{GitSchemes: []string{"https"}}, MaxBodyBytes: 64 << 10, AdminToken: testAdminToken},
+		&unavailableStore{}, fakeTokens{}, slog.New(slog.DiscardHandler))
+	body := `{"source": {"repository": "https://git.example.com/a.git", "commit": "` + strings.Repeat("a", 40) + `"}, "image": {"name": "registry.example.com/a"}}`
+	for _, tc := range []struct{ method, path, body string }{
+		{http.MethodGet, "/api/v1/jobs/01a21fd2-5ce6-72d7-a947-991c1668d84b", ""},
+		{http.MethodGet, "/api/v1/jobs", ""},
+		{http.MethodPost, "/api/v1/jobs", body},
+	} {
+		rec := do(t, s, tc.method, tc.path, "application/json", tc.body)
+		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" || rec.Header().Get("Content-Type") != problemJSON {
+			t.Errorf("%s %s: %d Retry-After %q %s, want a 503 problem with Retry-After", tc.method, tc.path, rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+		}
 	}
 }
