@@ -119,6 +119,9 @@ func TestDogfood(t *testing.T) {
 	if got := cfg.Labels["org.opencontainers.image.revision"]; got != commit {
 		t.Errorf("revision label = %q, want %s", got, commit)
 	}
+
+	// The image just built runs the Compose deployment, so CI builds it once.
+	t.Run("Compose", func(t *testing.T) { composeSmoke(t, ref) })
 }
 
 func envOr(name, def string) string {
