@@ -59,6 +59,9 @@ slipway_services_main() (
 	echo "services: docker $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')" >&2
 
 	"$repo_root/deploy/offline/build-images.sh" "$@"
+	# BuildKit's Dockerfile frontend for `# syntax=docker/dockerfile:1`
+	# (reused when already loaded).
+	"$repo_root/deploy/offline/dockerfile-frontend.sh"
 )
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then

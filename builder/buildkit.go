@@ -115,10 +115,26 @@ func (w *Worker) buildKit(ctx context.Context, dir string, spec job.Spec, local 
 
 	progress := newProgress(log)
 	statusCh := make(chan *bkclient.SolveStatus)
-	var shown sync.WaitGroup
-	shown.Go(func() { progress.run(statusCh) })
-	_, err = c.Solve(solveCtx, nil, opt, statusCh)
-	shown.Wait()
+	solved := make(chan error, 1)
+	go func() {
+		var shown sync.WaitGroup
+		shown.Go(func() { progress.run(statusCh) })
+		_, err := c.Solve(solveCtx, nil, opt, statusCh)
+		shown.Wait()
+		solved <- err
+	}()
+	select {
+	case err = <-solved:
+	case <-ctx.Done():
+		// The daemon stops the build as soon as the solve's context ends; the
+		// client then waits up to 5 s for a status stream that a canceled
+		// build may never close, which a cancel must not wait for.
+		select {
+		case err = <-solved:
+		case <-time.After(time.Second):
+			return progress.steps(), ctx.Err()
+		}
+	}
 	steps := progress.steps()
 	if f := limits.failure(); f != nil {
 		return steps, f

@@ -14,6 +14,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -236,6 +238,143 @@ func tarContains(t *testing.T, r io.Reader, s string) string {
 			if found := tarContains(t, bytes.NewReader(b), s); found != "" {
 				return h.Name + ":" + found
 			}
+		}
+	}
+}
+
+// TestBuildKitParallelStages builds two independent stages that each sleep:
+// they start within the same second.
+func TestBuildKitParallelStages(t *testing.T) {
+	base := testenv.BaseImage(t)
+	w := testWorker(t, nil)
+	nonce := testenv.RandomHex(4)
+	stage := func(name string) string {
+		return "FROM " + base + " AS " + name + "\nRUN echo start-" + name + "-$(date +%s) " + nonce + " && sleep 2 && echo " + name + " > /x\n"
+	}
+	df := stage("one") + stage("two") + "FROM " + base + "\nCOPY --from=one /x /one\nCOPY --from=two /x /two\n"
+	r, _ := buildWith(t, w, map[string]string{"Dockerfile": df}, job.Build{Engine: job.EngineBuildKit})
+	if r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.log)
+	}
+	started := map[string]int{}
+	for _, name := range []string{"one", "two"} {
+		m := regexp.MustCompile(`start-` + name + `-(\d+) `).FindStringSubmatch(r.log)
+		if m == nil {
+			t.Fatalf("no start time of stage %s:\n%s", name, r.log)
+		}
+		started[name], _ = strconv.Atoi(m[1])
+	}
+	if d := started["one"] - started["two"]; d < -1 || d > 1 {
+		t.Errorf("stages started %d s apart; each sleeps 2 s, so they ran one after the other\n%s", d, r.log)
+	}
+}
+
+// TestBuildKitContext checks the context rules of the tar path under
+// BuildKit: .dockerignore as the docker CLI applies it (one that ignores the
+// Dockerfile still builds), the file-count limit, and a custom network.
+func TestBuildKitContext(t *testing.T) {
+	base := testenv.BaseImage(t)
+	listCtx := "COPY . /ctx/\nRUN --mount=type=tmpfs,target=/tmp echo " + testenv.RandomHex(4) + " && cd /ctx && find . -type f | sort | sed 's/^/ctx:/'\n"
+	t.Run("DockerignoreExcludesDockerfile", func(t *testing.T) {
+		w := testWorker(t, nil)
+		r, _ := buildWith(t, w, map[string]string{"Dockerfile": "FROM " + base + "\n" + listCtx, "app.txt": "a", "secret.txt": "s",
+			"sub/keep.txt": "k", ".dockerignore": "Dockerfile\n.dockerignore\nsecret.txt\n"}, job.Build{})
+		if r.err != nil {
+			t.Fatalf("%v\n%s", r.err, r.log)
+		}
+		var seen []string
+		for _, m := range regexp.MustCompile(`(?m)^#\d+ [\d.]+ ctx:(.*)$`).FindAllStringSubmatch(r.log, -1) {
+			seen = append(seen, m[1])
+		}
+		if want := []string{"./app.txt", "./sub/keep.txt"}; !slices.Equal(seen, want) {
+			t.Errorf("COPY . copied %v, want %v\n%s", seen, want, r.log)
+		}
+	})
+	t.Run("TooManyFiles", func(t *testing.T) {
+		w := testWorker(t, nil)
+		w.cfg.Security.MaxContextFiles = 3
+		files := map[string]string{"Dockerfile": "FROM " + base + "\n" + listCtx}
+		for i := range 6 {
+			files["f"+strconv.Itoa(i)] = "x"
+		}
+		r, _ := buildWith(t, w, files, job.Build{})
+		var f *job.Failure
+		if !errors.As(r.err, &f) || f.Code != job.CodeContextTooLarge || !f.Permanent {
+			t.Fatalf("error %v, want a permanent context_too_large\n%s", r.err, r.log)
+		}
+	})
+	t.Run("CustomNetworkRefused", func(t *testing.T) {
+		w := testWorker(t, nil)
+		r, _ := buildWith(t, w, map[string]string{"Dockerfile": "FROM " + base + "\nRUN --mount=type=tmpfs,target=/t true\n"}, job.Build{Network: "ci-net"})
+		var f *job.Failure
+		if !errors.As(r.err, &f) || !f.Permanent || !strings.Contains(f.Message, `network "ci-net" needs the classic builder`) {
+			t.Fatalf("error %v, want a permanent refusal of the custom network", r.err)
+		}
+	})
+}
+
+// TestBuildKitCancel cancels a build in a long RUN: the solve ends within
+// two seconds.
+func TestBuildKitCancel(t *testing.T) {
+	base := testenv.BaseImage(t)
+	w := testWorker(t, nil)
+	dir := writeTree(t, map[string]string{"Dockerfile": "FROM " + base + "\nRUN --mount=type=tmpfs,target=/t echo started-" + testenv.RandomHex(4) + " && sleep 120\n"})
+	spec := job.Spec{Build: job.Build{Context: ".", Dockerfile: "Dockerfile", Engine: job.EngineAuto},
+		Image: job.Image{Name: "slipway-bk-test/cancel", Tags: []string{testenv.RandomHex(4)}}}
+	store := &memLog{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sink := newLogSink(ctx, "test", store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	sink.guard = logGuard{masker: redact.New()}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := w.buildImage(ctx, dir, spec, spec.References()[0], sink)
+		done <- err
+	}()
+	deadline := time.After(2 * time.Minute)
+	for !strings.Contains(store.text(), "started-") {
+		select {
+		case err := <-done:
+			t.Fatalf("build ended before it was canceled: %v\n%s", err, store.text())
+		case <-deadline:
+			t.Fatalf("the RUN step never started:\n%s", store.text())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	canceled := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if took := time.Since(canceled); took > 2*time.Second {
+			t.Errorf("the build stopped %s after the cancel, want within 2 s", took)
+		}
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("error %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the build did not stop within 10 s of the cancel")
+	}
+	sink.Close()
+}
+
+// TestBuildKitSyntaxFrontend builds with the offline Dockerfile frontend
+// (deploy/offline/dockerfile-frontend.sh): heredocs with <<-, COPY --link
+// --chmod --chown, and a bind mount from another stage.
+func TestBuildKitSyntaxFrontend(t *testing.T) {
+	base := testenv.BaseImage(t)
+	w := testWorker(t, nil)
+	nonce := testenv.RandomHex(4)
+	df := "# syntax=docker/dockerfile:1\nFROM " + base + " AS tools\nRUN echo tool-" + nonce + " > /tool\n" +
+		"FROM " + base + "\nCOPY --link --chmod=0750 --chown=1:2 app.sh /app.sh\n" +
+		"RUN <<-EOT\n\techo heredoc-" + nonce + "\n\tstat -c '%a %u:%g' /app.sh\n\tEOT\n" +
+		"RUN --mount=type=bind,from=tools,source=/tool,target=/t,rw echo changed >> /t && cat /t\n"
+	r, _ := buildWith(t, w, map[string]string{"Dockerfile": df, "app.sh": "#!/bin/sh\n"}, job.Build{})
+	if r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.log)
+	}
+	for _, want := range []string{"heredoc-" + nonce, "750 1:2", "tool-" + nonce} {
+		if !strings.Contains(r.log, want) {
+			t.Errorf("log lacks %q:\n%s", want, r.log)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -66,10 +67,10 @@ var classicFlags = map[string][]string{
 	"healthcheck": {"interval", "timeout", "start-period", "retries"},
 }
 
-// platformArgs are set automatically by BuildKit only: under the classic
-// builder a Dockerfile that declares them sees them empty.
-var platformArgs = []string{"TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT",
-	"BUILDPLATFORM", "BUILDOS", "BUILDARCH", "BUILDVARIANT"}
+// platformArgRE finds the arguments BuildKit alone sets automatically
+// (declared with ARG or used as $X / ${X}): under the classic builder they
+// are empty.
+var platformArgRE = regexp.MustCompile(`(?:\bARG\s+|\$\{?)((?:TARGET|BUILD)(?:PLATFORM|OS|ARCH|VARIANT))\b`)
 
 // dockerfileNeedsBuildKit parses a Dockerfile with BuildKit's own parser and
 // names the first thing in it only BuildKit builds: a # syntax= frontend, a
@@ -96,13 +97,8 @@ func dockerfileNeedsBuildKit(dockerfile []byte) string {
 				return fmt.Sprintf("line %d uses %s --%s", n.StartLine, strings.ToUpper(cmd), name)
 			}
 		}
-		if cmd == "arg" {
-			for a := n.Next; a != nil; a = a.Next {
-				name, _, _ := strings.Cut(a.Value, "=")
-				if slices.Contains(platformArgs, name) {
-					return fmt.Sprintf("line %d uses the automatic platform argument %s", n.StartLine, name)
-				}
-			}
+		if m := platformArgRE.FindStringSubmatch(n.Original); m != nil {
+			return fmt.Sprintf("line %d uses the automatic platform argument %s", n.StartLine, m[1])
 		}
 	}
 	return ""

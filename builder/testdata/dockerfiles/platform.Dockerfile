@@ -1,0 +1,3 @@
+FROM --platform=$BUILDPLATFORM busybox AS build
+ARG TARGETPLATFORM
+RUN echo "$TARGETPLATFORM" > /platform
