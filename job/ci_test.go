@@ -1,7 +1,11 @@
 package job
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -86,4 +90,74 @@ func TestBamboo(t *testing.T) {
 			t.Errorf("BambooProjectNames(%q) = %q, want %q", key, got, tc.projects)
 		}
 	}
+}
+
+// jenkinsSeeds reads the job URL, name and branch of every Jenkins payload in
+// the server's testdata.
+func jenkinsSeeds(f *testing.F) [][3]string {
+	f.Helper()
+	files, err := filepath.Glob("../server/testdata/jenkins/*.json")
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no Jenkins fixtures: %v", err)
+	}
+	var seeds [][3]string
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		var n struct {
+			Name  string `json:"name"`
+			URL   string `json:"url"`
+			Build struct {
+				SCM struct {
+					Branch string `json:"branch"`
+				} `json:"scm"`
+			} `json:"build"`
+		}
+		if json.Unmarshal(data, &n) == nil {
+			seeds = append(seeds, [3]string{n.URL, n.Name, n.Build.SCM.Branch})
+		}
+	}
+	return seeds
+}
+
+func FuzzParseJenkinsJob(f *testing.F) {
+	for _, s := range jenkinsSeeds(f) {
+		f.Add(s[0], s[1], s[2])
+	}
+	f.Fuzz(func(t *testing.T, jobURL, name, branch string) {
+		j := ParseJenkinsJob(jobURL, name, branch)
+		names := j.ProjectNames()
+		if names[0] != j.FullName {
+			t.Fatalf("first project name %q is not the full name %q", names[0], j.FullName)
+		}
+		if j.Parent != "" && !strings.HasPrefix(j.FullName, j.Parent+"/") {
+			t.Fatalf("parent %q is not a folder of %q", j.Parent, j.FullName)
+		}
+		if j.ChangeRequest != "" && j.Parent == "" {
+			t.Fatalf("pull request %q outside a multibranch project: %+v", j.ChangeRequest, j)
+		}
+	})
+}
+
+func FuzzBambooKeys(f *testing.F) {
+	for _, k := range []string{"PAY-API3-17", "PAY-API-JOB1-17", "PAY-API12-JOB1-17", "PROJ-APP-42", "PAY-API", ""} {
+		f.Add(k)
+	}
+	f.Fuzz(func(t *testing.T, result string) {
+		key, number := SplitBambooResultKey(result)
+		if number != "" && key+"-"+number != result {
+			t.Fatalf("%q split into %q and %q", result, key, number)
+		}
+		names := BambooProjectNames(key)
+		if key != "" && (len(names) == 0 || names[0] != key) {
+			t.Fatalf("project names of %q = %q, want the key first", key, names)
+		}
+		for _, n := range names[min(1, len(names)):] {
+			if !strings.HasPrefix(key, n) {
+				t.Fatalf("project name %q of %q is not a prefix of it", n, key)
+			}
+		}
+	})
 }
